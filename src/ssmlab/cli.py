@@ -1,0 +1,101 @@
+"""Command-line interface: `ssmlab info | list | reproduce | run` (thin: parse flags -> config -> run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="ssmlab: deep state-space models.")
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"ssmlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False):
+    """ssmlab: deep state-space models — layers, theory and reproductions."""
+
+
+def parse_sets(sets: list[str] | None) -> dict[str, str]:
+    """Turn ['key=value', ...] into a dict, with an error that names the bad item."""
+    out: dict[str, str] = {}
+    for item in sets or []:
+        if "=" not in item:
+            raise typer.BadParameter(f"--set expects key=value; got {item!r}.")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+@app.command()
+def info():
+    """Versions, devices and float64 status."""
+    from .experiments.runner import environment
+
+    for key, value in environment().items():
+        typer.echo(f"{key:>8}: {value}")
+    typer.echo("     x64: float64 is enabled per computation (theory code runs under jax.enable_x64).")
+
+
+@app.command("list")
+def list_():
+    """Registered experiments."""
+    from .experiments import experiments
+
+    for name, exp in experiments().items():
+        typer.echo(f"{name:<24} {exp.paper}\n{'':<24} checks: {exp.checks}")
+
+
+@app.command()
+def reproduce(
+    quick: Annotated[bool, typer.Option("--quick/--full", help="CPU-minute presets or the papers' sizes.")] = True,
+    only: Annotated[list[str] | None, typer.Option(help="Run only these experiments (repeatable).")] = None,
+    out: Annotated[Path, typer.Option(help="Output directory for figures, metrics and the report.")] = Path("results"),
+):
+    """Run the registered experiments and write report.md / report.html, metrics and figures."""
+    from .experiments.runner import reproduce as _reproduce
+
+    try:
+        results = _reproduce(out, "quick" if quick else "full", only)
+    except KeyError as err:
+        raise typer.BadParameter(str(err.args[0]), param_hint="--only") from err
+    failed = [n for n, r in results.items() if isinstance(r, str)]
+    typer.echo(f"report: {out / 'report.md'} and {out / 'report.html'}")
+    if failed:
+        typer.echo(f"experiments that raised: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    name: Annotated[str, typer.Argument(help="Experiment name (see `ssmlab list`).")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config field: key=value.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Start from the full preset instead of quick.")] = False,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("results"),
+):
+    """Run one experiment with config overrides and write its report."""
+    from .experiments.runner import reproduce as _reproduce
+
+    try:
+        results = _reproduce(out, "full" if full else "quick", [name], parse_sets(set_))
+    except (KeyError, ValueError) as err:
+        raise typer.BadParameter(str(err.args[0] if err.args else err)) from err
+    if isinstance(results[name], str):
+        raise typer.Exit(1)
+
+
+def main():
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

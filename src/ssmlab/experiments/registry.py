@@ -1,0 +1,119 @@
+"""Experiment registry: each paper result is one registered experiment.
+
+An experiment module calls `register(Experiment(...))` at import time. It provides a frozen
+config dataclass, a quick and a full configuration, and `run(cfg, out_dir) -> Result`.
+`run` writes its own figures (PNG) and arrays into `out_dir`; the runner writes
+`config.json` and `metrics.json` and collects the claims into the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+Verdict = Literal["pass", "fail", "partial", "info"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One row of the report table: what the paper claims, its value, ours, and the verdict."""
+
+    claim: str
+    paper: str
+    ours: str
+    verdict: Verdict
+
+    def __post_init__(self):
+        if self.verdict not in ("pass", "fail", "partial", "info"):
+            raise ValueError(f"verdict must be pass/fail/partial/info; got {self.verdict!r}.")
+
+
+@dataclasses.dataclass
+class Result:
+    """What an experiment returns: metrics (JSON-able), claims, figure paths and a short summary."""
+
+    metrics: dict[str, Any]
+    claims: list[Claim]
+    figures: list[Path] = dataclasses.field(default_factory=list)
+    summary: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: name, source paper, what it checks, configs and its run function."""
+
+    name: str
+    paper: str
+    checks: str
+    config_cls: type
+    quick: Any
+    full: Any
+    run: Callable[[Any, Path], Result]
+
+    def config(self, preset: Literal["quick", "full"] = "quick", overrides: dict[str, str] | None = None):
+        """The preset config with `key=value` string overrides parsed to the fields' types."""
+        base = self.quick if preset == "quick" else self.full
+        return apply_overrides(base, overrides or {})
+
+
+_EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register(exp: Experiment) -> Experiment:
+    """Add an experiment to the registry (names are unique)."""
+    if exp.name in _EXPERIMENTS and _EXPERIMENTS[exp.name] is not exp:
+        raise ValueError(f"experiment {exp.name!r} is already registered.")
+    for preset in (exp.quick, exp.full):
+        if not isinstance(preset, exp.config_cls):
+            raise TypeError(f"{exp.name}: presets must be {exp.config_cls.__name__} instances.")
+    _EXPERIMENTS[exp.name] = exp
+    return exp
+
+
+def experiments() -> dict[str, Experiment]:
+    """All registered experiments by name (importing `ssmlab.experiments` fills this)."""
+    return dict(sorted(_EXPERIMENTS.items()))
+
+
+def get(name: str) -> Experiment:
+    """The experiment called `name`, with a helpful error if unknown."""
+    if name not in _EXPERIMENTS:
+        raise KeyError(f"unknown experiment {name!r}; `ssmlab list` shows: {', '.join(sorted(_EXPERIMENTS))}.")
+    return _EXPERIMENTS[name]
+
+
+def _parse(value: str, typ: Any, field: str):
+    origin = getattr(typ, "__origin__", None)
+    if typ is bool or typ == "bool":
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"--set {field}=...: expected a boolean (true/false); got {value!r}.")
+    if typ in (int, "int"):
+        return int(value)
+    if typ in (float, "float"):
+        return float(value)
+    if typ in (str, "str"):
+        return value
+    if origin is tuple or (isinstance(typ, str) and typ.startswith("tuple")):
+        items = [v for v in value.strip("()[] ").split(",") if v.strip()]
+        inner = "float" if "float" in str(typ) else "int" if "int" in str(typ) else "str"
+        return tuple(_parse(v.strip(), inner, field) for v in items)
+    return value
+
+
+def apply_overrides(cfg, overrides: dict[str, str]):
+    """Return a copy of the frozen dataclass `cfg` with string overrides parsed to field types."""
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    changes = {}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise ValueError(f"unknown config key {key!r}; valid keys: {', '.join(fields)}.")
+        try:
+            changes[key] = _parse(value, fields[key].type, key)
+        except ValueError as err:
+            raise ValueError(f"--set {key}={value!r}: {err}") from err
+    return dataclasses.replace(cfg, **changes)

@@ -1,0 +1,109 @@
+"""Run registered experiments and collect their results into a report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import time
+import traceback
+from pathlib import Path
+from typing import Literal
+
+from ..progress import console
+from .registry import Claim, Result, experiments, get
+from .report import write_report
+
+
+def _git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment() -> dict[str, str]:
+    """Versions and devices recorded with every run."""
+    import jax
+
+    from .. import __version__
+
+    return {
+        "ssmlab": __version__,
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": ", ".join(str(d) for d in jax.devices()),
+        "x64": str(jax.config.jax_enable_x64),
+        "git": _git_sha(),
+    }
+
+
+def _jsonable(x):
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(x).items()}
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    if hasattr(x, "item") and getattr(x, "ndim", 1) == 0:
+        return x.item()
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    return x
+
+
+def write_json(path: Path, obj) -> None:
+    """Write `obj` as indented JSON atomically (temp file + rename)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+def run_one(name: str, out_root: Path, preset: Literal["quick", "full"] = "quick",
+            overrides: dict[str, str] | None = None) -> Result:
+    """Run one experiment into `out_root/name`, writing config.json and metrics.json."""
+    exp = get(name)
+    cfg = exp.config(preset, overrides)
+    out_dir = out_root / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "config.json", {"experiment": name, "preset": preset, "config": cfg,
+                                         "environment": environment()})
+    start = time.perf_counter()
+    result = exp.run(cfg, out_dir)
+    result.metrics.setdefault("wall_seconds", round(time.perf_counter() - start, 2))
+    write_json(out_dir / "metrics.json", {"metrics": result.metrics, "claims": result.claims,
+                                          "summary": result.summary})
+    return result
+
+
+def reproduce(out_root: Path, preset: Literal["quick", "full"] = "quick", only: list[str] | None = None,
+              overrides: dict[str, str] | None = None) -> dict[str, Result | str]:
+    """Run the selected experiments (all by default), then write report.md and report.html.
+
+    A failing experiment does not stop the others; its traceback goes to the report.
+    """
+    names = only or list(experiments())
+    for n in names:
+        get(n)  # fail fast on unknown names
+    out_root.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Result | str] = {}
+    for i, name in enumerate(names, 1):
+        console.rule(f"[{i}/{len(names)}] {name}")
+        start = time.perf_counter()
+        try:
+            results[name] = run_one(name, out_root, preset, overrides)
+            verdicts = ", ".join(c.verdict for c in results[name].claims)
+            console.print(f"  done in {time.perf_counter() - start:.1f}s: {verdicts}")
+        except Exception:  # noqa: BLE001 - the report must show every failure, not just the first
+            results[name] = traceback.format_exc()
+            console.print(f"  [red]failed[/red] after {time.perf_counter() - start:.1f}s")
+            console.print(results[name])
+    write_report(out_root, results, {n: get(n) for n in names}, environment(), preset)
+    return results
+
+
+__all__ = ["Claim", "environment", "reproduce", "run_one", "write_json"]
