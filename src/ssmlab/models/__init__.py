@@ -1,0 +1,1 @@
+"""Stacked sequence models built from registered layers."""

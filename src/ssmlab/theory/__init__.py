@@ -1,0 +1,1 @@
+"""Theory: learning dynamics of linear SSMs and depth-vs-width expressivity."""

@@ -1,0 +1,1 @@
+"""Training: optimizers, loops, checkpoints, data parallelism."""
