@@ -52,7 +52,7 @@ def _squeeze(x, siso: bool):
 
 
 def ssm_kernel(
-    a: Inexact[Array, " N"], b: Inexact[Array, "N *Hin"], c: Inexact[Array, "*Hout N"], *, length: int
+    a: Inexact[Array, " N"], b: Inexact[Array, "..."], c: Inexact[Array, "..."], *, length: int
 ) -> Inexact[Array, "L *HH"]:
     """Impulse response K_t = c diag(a^t) b for t < length [S4, eq. (5)].
 
@@ -76,7 +76,7 @@ def dft_grid(n: int, *, bins: int | None = None) -> Complex[Array, " m"]:
 
 
 def frequency_response(
-    a: Inexact[Array, " N"], b: Inexact[Array, "N *Hin"], c: Inexact[Array, "*Hout N"], *, length: int
+    a: Inexact[Array, " N"], b: Inexact[Array, "..."], c: Inexact[Array, "..."], *, length: int
 ) -> Complex[Array, "L *HH"]:
     """H_k = Σ_i c_i b_i / (1 - z_k a_i), z_k = e^{-2πik/L}, k = 0..L-1 [LDyn, eqs. (2), (25)].
 
@@ -93,8 +93,8 @@ def frequency_response(
 
 def truncated_kernel_spectrum(
     a: Inexact[Array, " N"],
-    b: Inexact[Array, "N *Hin"],
-    c: Inexact[Array, "*Hout N"],
+    b: Inexact[Array, "..."],
+    c: Inexact[Array, "..."],
     *,
     length: int,
     n: int,

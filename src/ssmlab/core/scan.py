@@ -11,8 +11,6 @@ Two evaluations of the same recurrence:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Inexact
@@ -27,11 +25,11 @@ def _combine(left, right):
 
 
 def linear_recurrence(
-    a: Inexact[Array, "*T N"],
-    bu: Inexact[Array, "L N"],
+    a: Inexact[Array, "..."],
+    bu: Inexact[Array, "..."],
     *,
-    x0: Inexact[Array, " N"] | None = None,
-    method: Literal["sequential", "associative"] = "sequential",
+    x0: Inexact[Array, "..."] | None = None,
+    method: str = "sequential",
 ) -> Inexact[Array, "L N"]:
     """States of x_t = a ⊙ x_{t-1} + bu_t for t = 0..L-1 [diagonal SSM recurrence, LRU eq. (1)].
 

@@ -53,8 +53,8 @@ class LinearSSM(AbstractSequenceLayer):
         d_out: int | None = None,
         complex_state: bool = False,
         use_d: bool = True,
-        mode: Mode = "recurrent",
-        scan_method: Literal["sequential", "associative"] = "sequential",
+        mode: str = "recurrent",
+        scan_method: str = "sequential",
         r_min: float = 0.5,
         r_max: float = 0.99,
         dtype=jnp.float32,
@@ -85,7 +85,7 @@ class LinearSSM(AbstractSequenceLayer):
         self.scan_method = scan_method
 
     @classmethod
-    def from_arrays(cls, a, b, c, d=None, *, mode: Mode = "recurrent", scan_method="sequential") -> LinearSSM:
+    def from_arrays(cls, a, b, c, d=None, *, mode: str = "recurrent", scan_method: str = "sequential") -> LinearSSM:
         """Build from explicit a [N], B [N, Hin], C [Hout, N] (real or complex) and optional D [Hout, Hin]."""
         _check_mode(mode)
         if a.ndim != 1 or b.ndim != 2 or c.ndim != 2 or b.shape[0] != a.shape[0] or c.shape[1] != a.shape[0]:
@@ -108,7 +108,7 @@ class LinearSSM(AbstractSequenceLayer):
         object.__setattr__(self, "scan_method", scan_method)
         return self
 
-    def with_mode(self, mode: Mode, scan_method: str | None = None) -> LinearSSM:
+    def with_mode(self, mode: str, scan_method: str | None = None) -> LinearSSM:
         """The same system evaluated in another mode (and optionally another scan method)."""
         return LinearSSM.from_arrays(self.a, self.b, self.c, self.d, mode=mode,
                                      scan_method=scan_method or self.scan_method)

@@ -1,0 +1,211 @@
+r"""Hankel matrices of the spectral SSM and their top eigenpairs (the STU spectral filters).
+
+Two positive semi-definite Hankel matrices, indices i, j = 1..L:
+
+    Z[i, j]   = 2 / ((i+j)^3 - (i+j))                                   [STU, eq. (3)]
+    Z_L[i, j] = ((-1)^(i+j-2) + 1) * 8 / ((i+j+3)(i+j-1)(i+j+1))        [STU, App. B, eq. (7)]
+
+Z = ∫_0^1 μ(α)μ(α)^T dα with μ(α)(i) = (α-1)α^(i-1), and Z_L = ∫_{-1}^{1} μ_L μ_L^T dα with
+μ_L(α)(i) = (α²-1)α^(i-1) (spectral-ssm spec §2). Both are Hankel: Z[i, j] = h[i+j-2] for a
+vector h of length 2L-1, so Z x is a correlation of h with x, computed with one FFT of size
+n >= 2L-1 (not 3L-2: the L entries we read cannot alias, see `hankel_matvec`).
+
+The filters are the top-K eigenpairs (σ_k descending, φ_k), computed in float64 on the host by
+dense `scipy.linalg.eigh` (O(L³), small L) or implicitly restarted Lanczos (`scipy eigsh`) on the
+FFT matvec (O(m L log L) for m matvecs, O(L K) memory; practical to L ≈ 10⁶). Conditioning:
+σ_k/σ_1 falls below float64 epsilon well before k = 24 at small L (σ_24/σ_1 ≈ 1e-17 at L = 256),
+so trailing eigenpairs are numerical noise: their eigenvalues are clamped at 0 (they can come
+out slightly negative, and the official code's σ^{1/4} is then NaN) and a warning is issued.
+Sign convention (ours): each φ_k is flipped so that its largest-magnitude entry is positive.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import numpy as np
+import scipy.linalg
+from jaxtyping import Float
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+from .checks import check_length
+
+Kind = Literal["hankel", "hankel_l"]
+KINDS = ("hankel", "hankel_l")
+METHODS = ("auto", "dense", "lanczos")
+NOISE_RATIO = 1e-14  # σ_k/σ_1 below this: φ_k is determined only to ~1e-16 σ_1/σ_k, i.e. not at all.
+_DENSE_MAX_LEN = 256  # measured crossover (2 cores): dense eigh is cheaper only up to about L = 256.
+
+
+class IllConditionedFiltersWarning(UserWarning):
+    """Some requested eigenpairs lie at float64 noise level (σ_k/σ_1 < 1e-14)."""
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS} ('hankel' = Z of eq. 3, 'hankel_l' = Z_L of eq. 7); "
+                         f"got {kind!r}.")
+
+
+def hankel_entries(*, seq_len: int, kind: str = "hankel") -> Float[np.ndarray, " M"]:
+    """Anti-diagonal values h[m] = Z[i, j] with m = i+j-2, m = 0..2L-2 [STU, eqs. (3), (7)].
+
+    Returns a float64 numpy vector of length 2*seq_len - 1.
+    """
+    check_length("seq_len", seq_len)
+    _check_kind(kind)
+    s = np.arange(2, 2 * int(seq_len) + 1, dtype=np.float64)  # s = i + j
+    if kind == "hankel":
+        return 2.0 / (s**3 - s)
+    even = (np.rint(s) % 2 == 0).astype(np.float64)  # (-1)^(s-2) + 1 = 2 for even s, 0 for odd s
+    return 2.0 * even * 8.0 / ((s + 3.0) * (s - 1.0) * (s + 1.0))
+
+
+def hankel_matrix(*, seq_len: int, kind: str = "hankel") -> Float[np.ndarray, "L L"]:
+    """Dense Z[i, j] = h[i+j-2] (float64, [L, L]) [STU, eq. (3) for 'hankel', App. B eq. (7) for 'hankel_l']."""
+    h = hankel_entries(seq_len=seq_len, kind=kind)
+    idx = np.arange(int(seq_len))
+    return h[idx[:, None] + idx[None, :]]
+
+
+def _matvec_size(seq_len: int) -> int:
+    return max(2, 1 << (2 * int(seq_len) - 2).bit_length())  # power of two >= 2L - 1 (even, so irfft is exact)
+
+
+def _hankel_spectrum(seq_len: int, kind: str) -> np.ndarray:
+    return np.fft.rfft(hankel_entries(seq_len=seq_len, kind=kind), _matvec_size(seq_len))
+
+
+def _apply_spectrum(spec: np.ndarray, x: np.ndarray, seq_len: int) -> np.ndarray:
+    # (Z x)_i = Σ_j h[i+j] x_j = (h * reverse(x))[i + L - 1]: read the linear convolution at L-1..2L-2.
+    # Its support is 0..3L-3, so with n >= 2L-1 no entry wraps onto the indices read.
+    n = 2 * (spec.shape[0] - 1)
+    x_hat = np.fft.rfft(x[::-1], n, axis=0)
+    prod = spec.reshape(spec.shape + (1,) * (x.ndim - 1)) * x_hat
+    return np.fft.irfft(prod, n, axis=0)[seq_len - 1 : 2 * seq_len - 1]
+
+
+def hankel_matvec(x: Float[np.ndarray, "L *m"], *, kind: str = "hankel") -> Float[np.ndarray, "L *m"]:
+    """Z x in O(L log L) by FFT, without forming Z [STU, eq. (3)/(7); Hankel = correlation with h].
+
+    Args:
+        x: float64 numpy array [L] or [L, m] (each column is multiplied).
+        kind: "hankel" (Z) or "hankel_l" (Z_L).
+
+    Returns:
+        Z x with the shape of x (float64).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim not in (1, 2) or x.shape[0] == 0:
+        raise ValueError(f"x must have shape [L] or [L, m] with L >= 1; got {x.shape}.")
+    L = x.shape[0]
+    return _apply_spectrum(_hankel_spectrum(L, kind), x, L)
+
+
+def hankel_operator(*, seq_len: int, kind: str = "hankel") -> LinearOperator:
+    """SciPy `LinearOperator` for Z (or Z_L) whose matvec is the FFT correlation (spectrum of h cached)."""
+    check_length("seq_len", seq_len)
+    spec = _hankel_spectrum(seq_len, kind)
+
+    def mv(x):
+        x = np.asarray(x, dtype=np.float64)
+        return _apply_spectrum(spec, x.reshape(seq_len, -1), seq_len).reshape(x.shape)
+
+    return LinearOperator((seq_len, seq_len), matvec=mv, matmat=mv, rmatvec=mv, dtype=np.float64)
+
+
+def orient_filters(phi: Float[np.ndarray, "L K"]) -> Float[np.ndarray, "L K"]:
+    """Flip each column so that its largest-|entry| is positive (ssmlab sign convention, spec §2)."""
+    phi = np.asarray(phi)
+    peak = phi[np.argmax(np.abs(phi), axis=0), np.arange(phi.shape[1])]
+    return phi * np.where(peak < 0, -1.0, 1.0)[None, :]
+
+
+def _dense_top(seq_len: int, num_filters: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    z = hankel_matrix(seq_len=seq_len, kind=kind)
+    w, v = scipy.linalg.eigh(z, subset_by_index=[seq_len - num_filters, seq_len - 1])
+    return w, v
+
+
+def _lanczos_top(seq_len: int, num_filters: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    op = hankel_operator(seq_len=seq_len, kind=kind)
+    v0 = np.random.default_rng(0).standard_normal(seq_len)  # fixed start vector: deterministic output
+    ncv = min(seq_len, max(2 * num_filters + 1, 20))
+    w, v = eigsh(op, k=num_filters, which="LA", v0=v0, ncv=ncv, tol=0.0)
+    # Guard against a silently unconverged run: residuals at float64 level relative to ||Z|| = σ_1.
+    resid = np.abs(op.matmat(v) - v * w[None, :]).max()
+    if not resid <= 1e-12 * max(float(w.max()), 1e-300):
+        raise RuntimeError(f"Lanczos residual {resid:.2e} is above 1e-12·σ_1 at seq_len={seq_len}; "
+                           "use method='dense' (feasible up to seq_len ≈ 8192).")
+    return w, v
+
+
+def choose_method(*, seq_len: int, num_filters: int) -> str:
+    """The method `spectral_filters(method="auto")` uses: dense eigh where it is cheaper, else Lanczos."""
+    if seq_len <= _DENSE_MAX_LEN or 3 * num_filters >= seq_len:
+        return "dense"
+    return "lanczos"
+
+
+def spectral_filters(
+    *,
+    seq_len: int,
+    num_filters: int,
+    kind: str = "hankel",
+    method: str = "auto",
+    dtype=np.float64,
+    warn: bool = True,
+) -> tuple[Float[np.ndarray, " K"], Float[np.ndarray, "L K"]]:
+    """Top-K eigenpairs (σ_k descending, φ_k) of Z or Z_L: the STU spectral filters [STU, eq. (3), §3].
+
+    Computed in float64 (dense `eigh` or Lanczos on the FFT matvec), then cast to `dtype`.
+    Eigenvalues are clamped at 0; `phi[i, k]` = φ_k(i) at 0-based lag i, each column with unit
+    norm and its largest-|entry| positive.
+
+    Args:
+        seq_len: L, the filter length (the Hankel matrix is L x L).
+        num_filters: K, 1 <= K <= L.
+        kind: "hankel" (Z, paper eq. 3) or "hankel_l" (Z_L, App. B eq. 7).
+        method: "dense", "lanczos" (needs 3K < L) or "auto" (dense only where cheaper).
+        dtype: numpy dtype of the returned arrays (float32 or float64).
+        warn: issue `IllConditionedFiltersWarning` when some σ_k/σ_1 < 1e-14.
+
+    Returns:
+        sigma [K] (descending, >= 0) and phi [L, K], numpy arrays of `dtype`.
+
+    >>> sigma, phi = spectral_filters(seq_len=64, num_filters=4)
+    >>> phi.shape, round(float(sigma[0]), 4)
+    ((64, 4), 0.3604)
+    """
+    check_length("seq_len", seq_len)
+    _check_kind(kind)
+    if not isinstance(num_filters, (int, np.integer)) or isinstance(num_filters, bool) or not (
+        1 <= num_filters <= seq_len
+    ):
+        raise ValueError(f"num_filters must be an integer in [1, seq_len={seq_len}]; got {num_filters!r}. "
+                         "Use fewer filters (the spectrum is at float64 noise level beyond k ≈ 20 at short L).")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
+    seq_len, num_filters = int(seq_len), int(num_filters)
+    if method == "auto":
+        method = choose_method(seq_len=seq_len, num_filters=num_filters)
+    if method == "lanczos" and 3 * num_filters >= seq_len:
+        raise ValueError(f"method='lanczos' needs 3*num_filters < seq_len (got K={num_filters}, L={seq_len}); "
+                         "use method='dense' or 'auto' for such short sequences.")
+    w, v = (_dense_top if method == "dense" else _lanczos_top)(seq_len, num_filters, kind)
+    order = np.argsort(w)[::-1]
+    w, v = np.maximum(w[order], 0.0), orient_filters(v[:, order])
+    noisy = int(np.sum(w < NOISE_RATIO * w[0]))
+    if warn and noisy:
+        warnings.warn(f"{noisy} of {num_filters} spectral filters (seq_len={seq_len}, kind={kind!r}) have "
+                      f"σ_k/σ_1 < {NOISE_RATIO:g}: they are float64 noise (harmless after σ^(1/4) weighting, "
+                      "but they add parameters). Pass fewer num_filters or warn=False.",
+                      IllConditionedFiltersWarning, stacklevel=2)
+    return w.astype(dtype), v.astype(dtype)
+
+
+def noise_free_count(sigma: Float[np.ndarray, " K"], *, ratio: float = NOISE_RATIO) -> int:
+    """Number of leading filters with σ_k/σ_1 >= ratio (a conditioning-based cap for K)."""
+    sigma = np.asarray(sigma, dtype=np.float64)
+    return int(np.sum(sigma >= ratio * sigma[0])) if sigma.size else 0
