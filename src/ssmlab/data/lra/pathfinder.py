@@ -1,0 +1,142 @@
+"""LRA Pathfinder (32x32) and Path-X (128x128) from the released PNG trees.
+
+Layout: `pathfinder{R}/<difficulty>/imgs/<k>/sample_<i>.png` (8-bit grayscale R x R) and
+`pathfinder{R}/<difficulty>/metadata/<k>.npy`, which is *text* despite the suffix: one space-separated
+line per image, of which field 0 (image sub-directory `imgs/<k>`), field 1 (file name) and field 3
+(label 0/1) are read [LRA `pathfinder.py`; S4 `PathFinderDataset`]. Metadata files are taken in integer
+order of their stem. Pixels / 255, then (x - 0.5) / 0.5 -> [-1, 1] (S5; `center=False` keeps [0, 1] as S4's
+config does), row-major -> [R*R, 1]. Splits: a seeded 80/10/10 permutation (S4/S5 use torch's
+`random_split` with seed 42; numpy's permutation differs, so the exact split differs).
+Unreadable or empty PNGs (the release has an empty `pathfinder32/curv_baseline/imgs/0/sample_172.png`)
+are reported by path, and skipped only with `skip_bad=True`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..dataset import ArrayDataset, Task, register_task
+from .files import DataFormatError, DataNotFoundError, cached_arrays, locate, read_text_lines, split_indices
+
+DIFFICULTIES = ("curv_baseline", "curv_contour_length_9", "curv_contour_length_14")
+
+
+def _layout(resolution: int, difficulty: str) -> str:
+    return (f"pathfinder{resolution}/{difficulty}/imgs/<k>/sample_<i>.png and "
+            f"pathfinder{resolution}/{difficulty}/metadata/<k>.npy (text, one line per image: "
+            f"'imgs/<k> sample_<i>.png <index> <label> ...')")
+
+
+def read_metadata(root: str | os.PathLike) -> list[tuple[Path, int, Path, int]]:
+    """(png path, label, metadata file, line number) for every line of `<root>/metadata/*.npy`, in integer order."""
+    root = Path(root)
+    meta_dir = root / "metadata"
+    files = [f for f in meta_dir.glob("*.npy") if f.stem.isdigit()] if meta_dir.is_dir() else []
+    if not files:
+        raise DataNotFoundError(f"pathfinder: no metadata files {meta_dir}/<k>.npy; expected layout "
+                                f"{_layout(0, root.name).replace('pathfinder0/', '')}.")
+    rows = []
+    for meta in sorted(files, key=lambda f: int(f.stem)):
+        for lineno, line in enumerate(read_text_lines(meta, "pathfinder"), start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) < 4 or fields[3] not in ("0", "1"):
+                raise DataFormatError(f"pathfinder: {meta} line {lineno}: expected at least 4 space-separated "
+                                      f"fields 'imgs/<k> sample_<i>.png <index> <label 0|1> ...'; found {line!r}.")
+            png = root / fields[0] / fields[1]
+            if not png.is_file():
+                raise DataFormatError(f"pathfinder: {meta} line {lineno} names {png}, which does not exist.")
+            rows.append((png, int(fields[3]), meta, lineno))
+    return rows
+
+
+def read_png(path: Path, resolution: int) -> np.ndarray | None:
+    """8-bit grayscale [R, R] image, or None if the file is empty or not a readable image of that size."""
+    try:
+        if path.stat().st_size == 0:
+            return None
+        with Image.open(path) as img:
+            img.load()
+            arr = np.asarray(img.convert("L") if img.mode != "L" else img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        return None
+    return arr if arr.shape == (resolution, resolution) else None
+
+
+def read_pathfinder_dir(root: str | os.PathLike, *, resolution: int, skip_bad: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """All images [num, R, R] uint8 and labels int32 of one difficulty directory, in metadata order."""
+    images, labels = [], []
+    for png, label, meta, lineno in read_metadata(root):
+        img = read_png(png, resolution)
+        if img is None:
+            if skip_bad:
+                continue
+            raise DataFormatError(f"pathfinder: {png} (listed in {meta} line {lineno}) is empty, unreadable or "
+                                  f"not {resolution}x{resolution} 8-bit grayscale; pass skip_bad=True to skip it.")
+        images.append(img)
+        labels.append(label)
+    if not images:
+        raise DataFormatError(f"pathfinder: no readable images under {root}.")
+    return np.stack(images), np.asarray(labels, dtype=np.int32)
+
+
+def image_sequences(images: np.ndarray, *, center: bool = True) -> np.ndarray:
+    """uint8 [num, R, R] -> float32 [num, R*R, 1]: x / 255, then (x - 0.5) / 0.5 if `center` [S5 Pathfinder]."""
+    x = images.astype(np.float32) / np.float32(255.0)
+    if center:
+        x = (x - np.float32(0.5)) / np.float32(0.5)
+    return x.reshape(len(images), -1, 1)
+
+
+def pathfinder_task_from_dir(root: str | os.PathLike, *, resolution: int, name: str, center: bool = True,
+                             skip_bad: bool = False, seed: int = 42, cache: bool = True) -> Task:
+    """Build a Pathfinder task (80/10/10 seeded split) from one `pathfinder{R}/<difficulty>` directory."""
+    root = Path(root)
+
+    def build() -> dict[str, np.ndarray]:
+        images, labels = read_pathfinder_dir(root, resolution=resolution, skip_bad=skip_bad)
+        return {"images": images, "labels": labels}
+
+    sources = sorted((root / "metadata").glob("*.npy"))
+    opts = dict(resolution=resolution, skip_bad=skip_bad)
+    a = cached_arrays(root / ".ssmlab_cache" if cache else None, "pathfinder", sources, opts, build)
+    train, val, test = split_indices(len(a["labels"]), (0.8, 0.1, 0.1), seed)
+
+    def ds(idx: np.ndarray) -> ArrayDataset:
+        return ArrayDataset(image_sequences(a["images"][idx], center=center), a["labels"][idx])
+
+    return Task(name=name, train=ds(train), validation=ds(val), test=ds(test), input_kind="real", num_classes=2,
+                seq_len=resolution * resolution, input_dim=1, pooling="mean")
+
+
+def _task(name: str, resolution: int, data_dir, difficulty: str, **options) -> Task:
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {DIFFICULTIES}; got {difficulty!r}.")
+    root = locate(name, f"pathfinder{resolution}/{difficulty}", _layout(resolution, difficulty), data_dir,
+                  generate_hint=True)
+    return pathfinder_task_from_dir(root, resolution=resolution, name=name, **options)
+
+
+@register_task("pathfinder")
+def pathfinder_task(*, data_dir: str | os.PathLike | None = None, difficulty: str = "curv_contour_length_14",
+                    resolution: int = 32, center: bool = True, skip_bad: bool = False, seed: int = 42,
+                    cache: bool = True) -> Task:
+    """LRA Pathfinder (2 classes, L = R^2 = 1,024 by default) from `<data dir>/pathfinder{R}/<difficulty>/`."""
+    return _task("pathfinder", resolution, data_dir, difficulty, center=center, skip_bad=skip_bad, seed=seed,
+                 cache=cache)
+
+
+@register_task("pathx")
+def pathx_task(*, data_dir: str | os.PathLike | None = None, difficulty: str = "curv_contour_length_14",
+               center: bool = True, skip_bad: bool = False, seed: int = 42, cache: bool = True) -> Task:
+    """LRA Path-X (Pathfinder at 128x128, L = 16,384) from `<data dir>/pathfinder128/<difficulty>/`.
+
+    Float32 sequences of the full 200,000 images take about 13 GB of memory.
+    """
+    return _task("pathx", 128, data_dir, difficulty, center=center, skip_bad=skip_bad, seed=seed, cache=cache)
