@@ -12,15 +12,15 @@ from . import __version__
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ssmlab: deep state-space models.")
 
 
-def _version(value: bool):
+def _version(value: bool | None):
     if value:
         typer.echo(f"ssmlab {__version__}")
         raise typer.Exit()
 
 
 @app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="Print the version and exit.")] = False):
+def _root(version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = None):
     """ssmlab: deep state-space models — layers, theory and reproductions."""
 
 

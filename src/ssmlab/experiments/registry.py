@@ -23,7 +23,7 @@ class Claim:
     claim: str
     paper: str
     ours: str
-    verdict: Verdict
+    verdict: str  # one of Verdict; validated below with a clear message
 
     def __post_init__(self):
         if self.verdict not in ("pass", "fail", "partial", "info"):

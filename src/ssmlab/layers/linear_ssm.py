@@ -132,7 +132,7 @@ class LinearSSM(AbstractSequenceLayer):
         """Real impulse response Re(C diag(a)^t B), t < length (D not included)."""
         return jnp.real(ssm_kernel(self.a, self.b, self.c, length=length))
 
-    def __call__(self, u: Float[Array, "L Hin"]) -> Float[Array, "L Hout"]:
+    def __call__(self, u: Float[Array, "..."]) -> Float[Array, "L Hout"]:
         """Apply the SSM to one sequence [L, Hin] in the configured mode."""
         if u.ndim != 2 or u.shape[1] != self.b_re.shape[1] or u.shape[0] == 0:
             raise ValueError(

@@ -1,0 +1,31 @@
+from typer.testing import CliRunner
+
+from ssmlab import __version__
+from ssmlab.cli import app
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_info_and_list():
+    result = runner.invoke(app, ["info"])
+    assert result.exit_code == 0 and "jax" in result.output
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0 and "ssm-views" in result.output
+
+
+def test_run_with_set_and_errors(tmp_path):
+    result = runner.invoke(app, ["run", "ssm-views", "--set", "lengths=3,5", "--set", "trials=1",
+                                 "--set", "state_size=2", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report.md").exists()
+    bad = runner.invoke(app, ["run", "ssm-views", "--set", "nonsense", "--out", str(tmp_path)])
+    assert bad.exit_code != 0 and "key=value" in bad.output
+    bad = runner.invoke(app, ["run", "ssm-views", "--set", "wrong=1", "--out", str(tmp_path)])
+    assert bad.exit_code != 0 and "unknown config key" in bad.output
+    bad = runner.invoke(app, ["reproduce", "--only", "nope", "--out", str(tmp_path)])
+    assert bad.exit_code != 0 and "unknown experiment" in bad.output
