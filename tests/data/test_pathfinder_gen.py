@@ -1,0 +1,97 @@
+"""Generated Pathfinder: balance, determinism, snake geometry, markers, rendering, and the on-disk round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ssmlab.data import make_task
+from ssmlab.data.pathfinder_gen import generate_pathfinder, settings, write_pathfinder
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return generate_pathfinder(16, resolution=32, seed=3, batch_size=8, keep_geometry=True)
+
+
+def _seg_distance(p, a, b):
+    d = b - a
+    t = np.clip((p - a) @ d / (d @ d), 0, 1)
+    return np.linalg.norm(p - a - t * d)
+
+
+def test_balance_and_determinism(sample):
+    assert sample["images"].shape == (16, 32, 32) and sample["images"].dtype == np.uint8
+    for k in (0, 1):
+        assert sample["labels"][sample["batch"] == k].sum() == 4  # exactly balanced per batch of 8
+    again = generate_pathfinder(16, resolution=32, seed=3, batch_size=8)
+    np.testing.assert_array_equal(again["images"], sample["images"])
+    other = generate_pathfinder(8, resolution=32, seed=4, batch_size=8)
+    assert not np.array_equal(other["images"], sample["images"][:8])
+    # Batch k is seeded seed + k: the second batch of seed 3 is the first batch of seed 4.
+    np.testing.assert_array_equal(other["images"], sample["images"][8:])
+
+
+def test_snake_geometry_and_markers(sample):
+    cfg = settings(32, "curv_contour_length_14")
+    max_turn = np.pi / (2 * cfg.continuity) + 1e-9
+    for label, geo in zip(sample["labels"], sample["geometry"], strict=True):
+        a_snake, b_snake = geo["targets"]
+        for snake in (a_snake, b_snake):
+            assert len(snake) == cfg.contour_length
+            for (a0, _b0, t0), (a1, b1, t1) in zip(snake[:-1], snake[1:], strict=True):
+                assert np.isclose(np.linalg.norm(b1 - a1), cfg.paddle_length)
+                assert np.isclose(np.linalg.norm(a1 - a0), cfg.paddle_length + 2 * cfg.margin)
+                turn = np.angle(np.exp(1j * (t1 - t0)))
+                assert abs(turn) <= max_turn
+            pts = np.concatenate([np.stack([a, b]) for a, b, _ in snake])
+            assert pts.min() >= cfg.padding and pts.max() <= cfg.resolution - cfg.padding
+        # The two targets never touch: sampled points of A stay off B's paddles by about the margin.
+        gap = min(_seg_distance(a + t * (b - a), c, d) for a, b, _ in a_snake for t in np.linspace(0, 1, 5)
+                  for c, d, _ in b_snake)
+        assert gap >= 0.9 * cfg.margin
+        m0, m1 = geo["markers"]
+        np.testing.assert_allclose(m0, a_snake[0][0])
+        ends_a = np.allclose(m1, a_snake[-1][1])
+        assert ends_a == bool(label)
+        if not label:
+            np.testing.assert_allclose(m1, b_snake[-1][1])
+
+
+def test_rendering_markers_bright_and_foreground_band(sample):
+    for img, geo in zip(sample["images"], sample["geometry"], strict=True):
+        for m in geo["markers"]:
+            x, y = np.clip(np.floor(m).astype(int), 0, 31)
+            assert img[y, x] >= 200  # the marker disc (radius 1.5 px) covers its centre pixel
+        a, b, _ = geo["targets"][0][5]
+        mid = np.clip(np.floor((a + b) / 2).astype(int), 0, 31)
+        assert img[mid[1], mid[0]] > 0  # paddles are drawn where the generator put them
+    frac = (sample["images"] > 0).mean(axis=(1, 2))
+    assert np.all((frac > 0.08) & (frac < 0.45)), frac
+
+
+def test_write_then_load_round_trip(tmp_path, sample):
+    root = write_pathfinder(tmp_path, num=16, resolution=32, seed=3, batch_size=8)
+    assert (root / "imgs" / "1" / "sample_7.png").is_file()
+    meta = (root / "metadata" / "1.npy").read_text().splitlines()
+    assert len(meta) == 8 and len(meta[0].split()) == 11 and meta[0].startswith("imgs/1 sample_0.png 0 ")
+    task = make_task("pathfinder", data_dir=tmp_path, center=False, cache=False)
+    x = np.concatenate([task.train.x, task.validation.x, task.test.x])[:, :, 0]
+    y = np.concatenate([task.train.y, task.validation.y, task.test.y])
+    want = sample["images"].reshape(16, -1) / 255.0
+    for row, label in zip(x, y, strict=True):
+        i = int(np.argmin(np.abs(want - row[None, :]).sum(axis=1)))
+        np.testing.assert_allclose(row, want[i], atol=1e-6)
+        assert label == sample["labels"][i]
+
+
+def test_settings_and_errors():
+    s = settings(128, "curv_baseline")
+    assert (s.contour_length, s.distractor_length, s.num_distractors) == (6, 2, 17)
+    assert settings(32).num_distractors == 5 and settings(256).num_distractors == 7
+    with pytest.raises(ValueError, match="resolution must be one of"):
+        settings(48)
+    with pytest.raises(ValueError, match="difficulty must be one of"):
+        generate_pathfinder(2, difficulty="curv_hard")
+    gen = make_task("pathfinder-gen", num_train=4, num_test=2, difficulty="curv_baseline")
+    assert gen.train.x.shape == (4, 1024, 1) and gen.train.x.min() >= -1 and gen.train.x.max() <= 1
