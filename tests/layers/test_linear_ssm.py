@@ -96,6 +96,8 @@ def test_bad_input(key):
     unstable = LinearSSM.from_arrays(jnp.array([1.01]), jnp.ones((1, 1)), jnp.ones((1, 1)), mode="frequency")
     with pytest.raises(ValueError, match="strictly stable"):
         unstable(jnp.ones((4, 1)))
+    with pytest.raises(Exception, match=r"\|a\| < 1"):
+        eqx.filter_jit(unstable)(jnp.ones((4, 1)))
     with pytest.raises(ValueError, match="r_max"):
         LinearSSM(state_size=2, d_in=1, r_max=1.0, key=key)
 

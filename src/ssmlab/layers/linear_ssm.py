@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..core.checks import check_stable
 from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import causal_output_frequency, ssm_kernel
 from ..core.scan import linear_recurrence
@@ -145,7 +146,11 @@ class LinearSSM(AbstractSequenceLayer):
         elif self.mode == "convolution":
             y = causal_conv_mixing(u, self.kernel(u.shape[0]))
         else:
-            y = causal_output_frequency(self.a, self.b, self.c, u)
+            check_stable("a", self.a)
+            # Inside jit the concrete check cannot run; error_if raises at run time instead.
+            a = eqx.error_if(self.a, jnp.abs(self.a) >= 1.0,
+                             "LinearSSM frequency mode needs |a| < 1; use mode='recurrent' for unstable systems.")
+            y = causal_output_frequency(a, self.b, self.c, u)
         if self.d is not None:
             y = y + u @ self.d.T
         return y.astype(jnp.result_type(u, self.b_re))
