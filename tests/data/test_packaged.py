@@ -1,0 +1,92 @@
+"""Package-shipped data: digits, UCR/UEA helpers, forecasting windows, and the missing-package error."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from ssmlab.data import make_task
+from ssmlab.data.packaged import (
+    AEON_TASKS,
+    as_series_list,
+    classification_task,
+    forecasting_windows,
+    label_ids,
+    require_package,
+    znormalise,
+)
+
+
+def test_digits_task_matches_sklearn():
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    task = make_task("digits", seed=1)
+    assert task.train.x.shape == (1437, 64, 1) and task.test.x.shape == (360, 64, 1) and task.num_classes == 10
+    assert abs(float(task.train.x.mean())) < 1e-6 and abs(float(task.train.x.std()) - 1) < 1e-5
+    all_x = np.concatenate([task.train.x[:, :, 0], task.test.x[:, :, 0]]).astype(np.float64)
+    flat = raw.images.reshape(len(raw.images), 64)
+    # An affine map sends the standardised values back to the integers 0..16 of the raw images.
+    lo, hi = all_x.min(), all_x.max()
+    ints = (all_x - lo) / (hi - lo) * 16
+    np.testing.assert_allclose(ints, np.round(ints), atol=1e-4)
+    got = sorted(map(tuple, np.round(ints).astype(int).tolist()))
+    assert got == sorted(map(tuple, flat.astype(int).tolist()))
+    assert sorted(np.concatenate([task.train.y, task.test.y]).tolist()) == sorted(raw.target.tolist())
+    with pytest.raises(ValueError, match="test_fraction"):
+        make_task("digits", test_fraction=1.5)
+
+
+def test_znormalise_pad_and_labels():
+    rng = np.random.default_rng(0)
+    s = rng.normal(3, 2, (50, 2))
+    z = znormalise(s)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-12)
+    series = as_series_list([rng.normal(size=(2, 5)), rng.normal(size=(2, 9))])  # aeon's unequal-length form
+    assert [x.shape for x in series] == [(5, 2), (9, 2)]
+    assert [x.shape for x in as_series_list(np.zeros((3, 2, 7)))] == [(7, 2)] * 3
+    assert [x.shape for x in as_series_list(np.zeros((3, 7)))] == [(7, 1)] * 3
+    ytr, yte, c = label_ids(["10", "2", "2"], ["1"])
+    assert c == 3 and ytr.tolist() == [2, 1, 1] and yte.tolist() == [0]  # numeric order, not string order
+    task = classification_task("toy", [rng.normal(size=(2, 5)), rng.normal(size=(2, 9))], ["a", "b"],
+                               [rng.normal(size=(2, 7))], ["b"])
+    assert task.train.x.shape == (2, 9, 2) and task.seq_len == 9 and task.input_dim == 2
+    assert np.all(task.train.x[0, 5:] == 0) and np.all(task.test.x[0, 7:] == 0)
+    np.testing.assert_allclose(task.train.x[0, :5].mean(axis=0), 0, atol=1e-6)
+
+
+def test_forecasting_windows_against_a_loop():
+    series = np.arange(40, dtype=float) ** 1.5
+    task = forecasting_windows(series, window=5, horizon=2, test_fraction=0.25, name="toy")
+    n_win = 40 - 5 - 2 + 1
+    assert len(task.train) + len(task.test) == n_win and len(task.test) == 8
+    fit = series[: len(task.train) + 5 + 2 - 1]
+    z = (series - fit.mean()) / fit.std()
+    for i in range(n_win):
+        part, j = (task.train, i) if i < len(task.train) else (task.test, i - len(task.train))
+        np.testing.assert_allclose(part.x[j, :, 0], z[i:i + 5], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(part.y[j], z[i + 5:i + 7], rtol=1e-6, atol=1e-6)
+    assert task.num_classes == 0 and task.pooling == "last"
+    with pytest.raises(ValueError, match="smaller window"):
+        forecasting_windows(series, window=39, horizon=2, test_fraction=0.2, name="toy")
+
+
+def test_missing_package_error_names_the_extra():
+    with pytest.raises(ImportError, match=r"package 'no_such_pkg_xyz'.*ssmlab\[data\]"):
+        require_package("no_such_pkg_xyz.datasets", "toy")
+    if importlib.util.find_spec("aeon") is None:
+        with pytest.raises(ImportError, match=r"task 'gunpoint'.*'aeon'.*ssmlab\[data\]"):
+            make_task("gunpoint")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("aeon") is None, reason="aeon (extra ssmlab[data]) not installed")
+@pytest.mark.parametrize("name, shape, classes", [("gunpoint", (50, 150, 1), 2), ("basic-motions", (40, 100, 6), 4),
+                                                  ("japanese-vowels", (270, 29, 12), 9)])
+def test_aeon_tasks(name, shape, classes):
+    assert name in AEON_TASKS
+    task = make_task(name)
+    assert task.train.x.shape == shape and task.num_classes == classes
+    assert set(task.train.y.tolist()) <= set(range(classes))
