@@ -1,0 +1,47 @@
+"""LRA configurations: the paper presets carry the published setups, quick presets are CPU-sized and build."""
+
+from __future__ import annotations
+
+import pytest
+
+from ssmlab.data import make_task
+from ssmlab.train.lra_configs import CHANCE, GENERATED_TASKS, LRA_TASKS, all_lra_configs, lra_config
+
+
+def test_paper_presets_follow_the_sources():
+    lru = lra_config("lru", "pathx", "paper")
+    assert (lru.depth, lru.d_model, lru.state_size, lru.batch_size, lru.epochs) == (6, 128, 256, 32, 75)
+    assert (lru.r_min, lru.r_max, lru.max_phase, lru.dt_min) == (0.999, 0.9999, 0.31, 1e-4)
+    s4d = lra_config("s4d", "listops", "paper")
+    assert (s4d.depth, s4d.d_model, s4d.state_size, s4d.prenorm, s4d.lr, s4d.ssm_lr) == (6, 256, 4, False, 0.01, 1e-3)
+    ar = lra_config("ar_stu", "image", "paper")
+    assert (ar.k_u, ar.k_y, ar.num_filters, ar.m_y_init, ar.warmup_fraction) == (3, 32, 24, 0.9, 0.1)
+    assert ar.batch_size == lra_config("lru", "image", "paper").batch_size  # "same batch sizes and horizons"
+    assert lra_config("ar_stu", "listops", "paper").k_y == 2 and ar.lr_grid and ar.wd_grid
+
+
+def test_every_preset_is_consistent():
+    configs = all_lra_configs()
+    assert len(configs) == 4 * (len(LRA_TASKS) + len(GENERATED_TASKS)) * 2
+    for (model, task, preset), cfg in configs.items():
+        assert (cfg.model, cfg.task, cfg.preset) == (model, task, preset) and cfg.source
+        assert 0 < cfg.warmup_fraction < 1 and cfg.lr > 0 and task in CHANCE
+        if preset == "quick":
+            assert cfg.depth <= 2 and cfg.d_model <= 32 and cfg.max_steps is not None
+        else:
+            assert cfg.max_steps is None and cfg.depth >= 6
+
+
+def test_quick_generated_tasks_build():
+    task = make_task("listops-gen", **{**lra_config("stu", "listops-gen", "quick").options(), "num_train": 20,
+                                       "num_test": 5})
+    assert task.seq_len == 100 and task.train.x.shape == (20, 100)
+
+
+def test_bad_names():
+    with pytest.raises(ValueError, match="model must be one of"):
+        lra_config("mamba", "listops")
+    with pytest.raises(ValueError, match="task must be one of"):
+        lra_config("lru", "cifar")
+    with pytest.raises(ValueError, match="preset must be"):
+        lra_config("lru", "listops", "huge")
