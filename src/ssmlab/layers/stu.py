@@ -36,6 +36,7 @@ smaller function class, not a rewrite (see its docstring).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import equinox as eqx
@@ -286,6 +287,16 @@ class STU(AbstractSequenceLayer):
         self.m_y = _init_m_y(opts, d_out, dtype)
         self.seq_len, self.options, self.m_y_mode = int(seq_len), opts, opts.m_y_mode
         self.order, self.ar_method = order, ar_method
+
+    def with_methods(self, *, order: str | None = None, ar_method: str | None = None) -> STU:
+        """The same layer (shared arrays) evaluated with another exact order and/or recurrence method."""
+        order = self.order if order is None else order
+        ar_method = self.ar_method if ar_method is None else ar_method
+        _check_methods(order, ar_method)
+        new = copy.copy(self)
+        object.__setattr__(new, "order", order)
+        object.__setattr__(new, "ar_method", ar_method)
+        return new
 
     @property
     def m_phi(self) -> Float[Array, "J Hin Hout"]:

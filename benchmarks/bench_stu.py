@@ -1,0 +1,102 @@
+"""STU evaluation orders side by side, and the AR-STU output recurrence (scan vs associative scan).
+
+Spectral term of one exact STU layer, batch via vmap, float32, both branches (J = 2K kernels).
+Transforms of length n ≈ 2L per sequence (performance spec §(b)):
+
+* ``A_repeat`` (flash-stu's standard path, written here only for the benchmark): FFT of K copies of
+  every input channel: J·H_in forward + J·H_in inverse;
+* ``features`` (A′): H_in forward + J·H_in inverse, contraction in time;
+* ``contract_first`` (B): J·H_out forward + H_out inverse;
+* ``frequency`` (C, the default): H_in forward + H_out inverse, contraction on the rfft bins
+  (real and imaginary parts as one real matmul, 2× the real contraction FLOPs).
+
+The reference is A′ (the straightforward order of the library). `approx` (the tensordot class, a
+different function) is timed in its own case against the exact default.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from ssmlab.layers.stu import ORDERS, STU, STUApprox, output_recurrence
+
+from .harness import compare
+
+
+def _randomized(layer, seed=0):
+    rng = np.random.default_rng(seed)
+    for name in ("m_phi_plus", "m_phi_minus"):
+        old = getattr(layer, name)
+        layer = eqx.tree_at(lambda m, n=name: getattr(m, n), layer,
+                            jnp.asarray(rng.standard_normal(old.shape) / np.sqrt(old.shape[0] * old.shape[1]),
+                                        old.dtype))
+    return layer
+
+
+def _a_repeat(layer, u):
+    """flash-stu's order: every (filter, channel) pair is transformed on its own, then contracted."""
+    n, L = layer.fft_n, u.shape[0]
+    spec = layer.spectrum(u.dtype)  # [m, J]
+    J = spec.shape[1]
+    copies = jnp.broadcast_to(u[:, None, :], (L, J, u.shape[1]))
+    copies = copies + jnp.zeros((1, J, 1), u.dtype) * jnp.arange(J, dtype=u.dtype)[None, :, None]  # defeat CSE
+    feats = jnp.fft.irfft(jnp.fft.rfft(copies, n=n, axis=0) * spec[:, :, None], n=n, axis=0)[:L]
+    return jnp.einsum("lji,jio->lo", feats, layer.m_phi)
+
+
+def _err(out, ref):
+    return float(jnp.max(jnp.abs(out - ref)) / jnp.max(jnp.abs(ref)))
+
+
+def spectral_orders(B: int, H: int, K: int, L: int, repeats: int) -> list[dict]:
+    """Time the exact orders of the spectral term (flash preset: no AR terms, d = 0)."""
+    base = _randomized(STU(d_in=H, seq_len=L, num_filters=K, preset="flash", key=jr.key(0)))
+    us = jr.normal(jr.key(1), (B, L, H), jnp.float32)
+    run = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))
+    fns = {o: partial(run, base.with_methods(order=o), us) for o in ORDERS}
+    fns["A_repeat"] = partial(eqx.filter_jit(lambda m, x: jax.vmap(partial(_a_repeat, m))(x)), base, us)
+    return compare("stu_order", fns, reference="features", check=_err, tol=1e-4, repeats=repeats,
+                   params={"B": B, "H": H, "K": K, "L": L, "branches": 2, "dtype": "float32"})
+
+
+def approx_vs_exact(B: int, H: int, K: int, L: int, repeats: int) -> list[dict]:
+    """The tensordot approximation (a smaller class) against the default exact order; no accuracy check."""
+    exact = _randomized(STU(d_in=H, seq_len=L, num_filters=K, preset="flash", key=jr.key(0)))
+    approx = STUApprox(d_in=H, seq_len=L, num_filters=K, preset="flash", key=jr.key(0))
+    us = jr.normal(jr.key(1), (B, L, H), jnp.float32)
+    run = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))
+    fns = {"exact_default": partial(run, exact, us), "tensordot_approx": partial(run, approx, us)}
+    return compare("stu_approx", fns,
+                   reference="exact_default", repeats=repeats,
+                   params={"B": B, "H": H, "K": K, "L": L, "note": "different function class, speed only"})
+
+
+def ar_methods(B: int, H: int, k_y: int, L: int, repeats: int) -> list[dict]:
+    """Output recurrence of AR-STU, eq. (6): lax.scan vs associative scan on the companion state."""
+    rng = np.random.default_rng(0)
+    m_y = jnp.asarray(rng.standard_normal((k_y, H, H)) * 0.5 / (k_y * np.sqrt(H)), jnp.float32)
+    deltas = jr.normal(jr.key(2), (B, L, H), jnp.float32)
+    fns = {m: partial(jax.jit(jax.vmap(partial(output_recurrence, method=m), in_axes=(0, None))), deltas, m_y)
+           for m in ("scan", "associative")}
+    return compare("ar_stu_recurrence", fns, reference="scan", check=_err, tol=1e-4, repeats=repeats,
+                   params={"B": B, "H": H, "k_y": k_y, "L": L, "dtype": "float32"})
+
+
+def main(full: bool = False) -> None:
+    """Print the STU order table (ratios vs the straightforward order A′) and the AR recurrence table."""
+    grid = [(4, 32, 24, 1024), (2, 64, 24, 1024)] if not full else [(8, 128, 24, 4096), (8, 256, 24, 8192)]
+    for B, H, K, L in grid:
+        spectral_orders(B, H, K, L, repeats=5 if not full else 10)
+    approx_vs_exact(*grid[-1], repeats=5 if not full else 10)
+    for H, k_y, L in ([(16, 2, 1024)] if not full else [(64, 2, 4096), (16, 32, 4096)]):
+        ar_methods(4, H, k_y, L, repeats=5 if not full else 10)
+
+
+if __name__ == "__main__":
+    main()
