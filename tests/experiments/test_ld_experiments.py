@@ -1,0 +1,54 @@
+"""Smoke tests: each learning-dynamics experiment runs on a tiny config, writes its figure, computes verdicts."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ssmlab.experiments import ld_fig1e, ld_multilayer, ld_nsweep, ld_strongest_first
+
+
+def _check(result, tmp_path):
+    assert result.figures and all(p.exists() and p.parent == tmp_path and p.suffix == ".png" for p in result.figures)
+    assert result.claims and all(c.verdict in ("pass", "fail", "partial", "info") for c in result.claims)
+    assert result.summary
+
+
+def test_nsweep_tiny(tmp_path):
+    cfg = ld_nsweep.NSweepConfig(n_values=(1, 2, 4), length=16, records=20)
+    res = ld_nsweep.run(cfg, tmp_path)
+    _check(res, tmp_path)
+    slopes = res.metrics["slopes_gd"]
+    assert abs(slopes["c_only_tied/fixed"] + 2) < 0.1 and abs(slopes["c_only_untied/fixed"] + 1) < 0.1
+    # Verdicts follow the numbers: with a zero tolerance the slope-agreement row must fail.
+    strict = ld_nsweep.run(dataclasses.replace(cfg, slope_tolerance=0.0), tmp_path)
+    assert [c.verdict for c in strict.claims][2] == "fail"
+    with pytest.raises(ValueError, match="n_values"):
+        ld_nsweep.run(dataclasses.replace(cfg, n_values=(4,)), tmp_path)
+
+
+def test_strongest_first_tiny(tmp_path):
+    res = ld_strongest_first.run(ld_strongest_first.StrongestFirstConfig(modes=3, length=16), tmp_path)
+    _check(res, tmp_path)
+    order = np.argsort(res.metrics["measured_steps"])
+    assert list(order) == list(np.argsort(res.metrics["time_constants"]))
+    assert res.claims[0].verdict == ("pass" if res.metrics["spearman"] > 0.999 else "fail")
+
+
+@pytest.mark.slow
+def test_fig1e_tiny(tmp_path):
+    cfg = ld_fig1e.Fig1EConfig(length=32, bins=(2, 5), amplitudes=(1.0, 0.6), teacher_a=(0.8, -0.5), records=20)
+    res = ld_fig1e.run(cfg, tmp_path)
+    _check(res, tmp_path)
+    assert res.metrics["max_rel_dev_ode_vs_eq5"] < 1e-6
+    assert res.claims[0].verdict == ("pass" if res.metrics["max_rel_dev_gd_vs_eq5"] < cfg.tolerance else "fail")
+
+
+@pytest.mark.slow
+def test_multilayer_tiny(tmp_path):
+    cfg = ld_multilayer.MultiLayerConfig(depths=(1, 2), steps=400, records=20)
+    res = ld_multilayer.run(cfg, tmp_path)
+    _check(res, tmp_path)
+    assert res.metrics["max_rel_dev_gd_vs_ode"] < 0.03
+    with pytest.raises(ValueError, match="records"):
+        ld_multilayer.run(dataclasses.replace(cfg, steps=401), tmp_path)
