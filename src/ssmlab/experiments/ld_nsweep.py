@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..theory import ld_closed_forms as cf
-from ..theory.ld_frequency import bin_statistics, learning_rate_to_tau, resolvent, transfer_statistics
-from ..theory.ld_sweep import KINDS, sweep_descent
+from ..theory.ld_frequency import learning_rate_to_tau
+from ..theory.ld_sweep import KINDS, sweep_data, sweep_descent
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
@@ -39,18 +39,6 @@ class NSweepConfig:
     records: int = 100
     slope_tolerance: float = 0.15
     seed: int = 0
-
-
-def sweep_data(length: int, a: float, seed: int):
-    """Input, teacher output (decaying kernel + noise), and σ_G, η_G, least-squares floor for A = a."""
-    rng = np.random.default_rng(seed)
-    u = rng.standard_normal(length)
-    y = np.convolve(u, 0.8 * 0.6 ** np.arange(length))[:length] + 0.05 * rng.standard_normal(length)
-    u, y = jnp.asarray(u), jnp.asarray(y)
-    sig, eta = bin_statistics(u, y)
-    s_g, e_g = transfer_statistics(sig, eta, resolvent(jnp.array([a]), length=length)[:, 0])
-    floor = (jnp.sum(jnp.abs(jnp.fft.fft(y)) ** 2) - s_g**2 / e_g) / length  # Σ_t (y-ŷ)^2 at P* = σ_G/η_G
-    return u, y, float(s_g), float(e_g), float(floor)
 
 
 def predicted_steps(kind: str, n, lr, *, length: int, s_g: float, e_g: float, gain0: float, gap: float):

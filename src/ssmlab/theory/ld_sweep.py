@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array
 
-from .ld_frequency import ssm_output, time_loss
+from .ld_frequency import bin_statistics, resolvent, ssm_output, time_loss, transfer_statistics
 
 KINDS = ("balanced_tied", "balanced_untied", "c_only_tied", "c_only_untied")
 
@@ -29,6 +30,21 @@ def check_kind(kind: str) -> str:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}.")
     return kind
+
+
+def sweep_data(length: int, a: float, seed: int) -> tuple[Array, Array, float, float, float]:
+    """Input, teacher output (kernel 0.8·0.6^t plus noise), σ_G, η_G and the least-squares floor for A = a.
+
+    The floor is Σ_t (y-ŷ)^2 at the optimal total gain P* = σ_G/η_G: (Σ_k |Y_k|^2 - σ_G^2/η_G)/L.
+    """
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal(length)
+    y = np.convolve(u, 0.8 * 0.6 ** np.arange(length))[:length] + 0.05 * rng.standard_normal(length)
+    u, y = jnp.asarray(u), jnp.asarray(y)
+    sig, eta = bin_statistics(u, y)
+    s_g, e_g = transfer_statistics(sig, eta, resolvent(jnp.array([a]), length=length)[:, 0])
+    floor = (jnp.sum(jnp.abs(jnp.fft.fft(y)) ** 2) - s_g**2 / e_g) / length
+    return u, y, float(s_g), float(e_g), float(floor)
 
 
 def latent_masks(n_values, *, n_max: int) -> Array:

@@ -1,0 +1,50 @@
+"""N-sweep of gradient descent on the time-domain SSM: one vmapped jit program vs a Python loop over N.
+
+Both variants run exactly the same steps (`theory.ld_sweep.descend_one`, padded to N_max with a
+mask, so the per-N program is compiled once); the loop calls it once per N, the vmapped version
+runs all N together. Outputs (convergence steps and total-gain records) must agree to 1e-9.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ssmlab.theory.ld_closed_forms import max_stable_learning_rate
+from ssmlab.theory.ld_sweep import descend_one, latent_masks, sweep_data, sweep_descent
+
+from .harness import compare
+
+
+def main(full: bool = False) -> None:
+    """Time the balanced-tied sweep (fixed learning rate) over a log grid of N."""
+    n_grid, steps, length = (32, 5000, 64) if full else (8, 1000, 32)
+    ns = np.unique(np.round(np.geomspace(1, 256 if full else 64, n_grid)).astype(int))
+    with jax.enable_x64(True):
+        u, y, s_g, e_g, floor = sweep_data(length, 0.5, 0)
+        gain0 = 1e-3 * s_g / e_g
+        lr = 0.05 * max_stable_learning_rate("balanced_tied", n=int(ns.max()), sigma_g=s_g, eta_g=e_g, length=length)
+        lrs = jnp.full(len(ns), lr)
+        static = dict(n_max=int(ns.max()), a=0.5, gain0=gain0, floor=floor, gap=0.01, steps=steps, record_every=100)
+        vmapped = jax.jit(partial(sweep_descent, "balanced_tied", **static))
+        one = jax.jit(partial(descend_one, "balanced_tied", a=0.5, gain0=gain0, floor=floor, gap=0.01, steps=steps,
+                              record_every=100))
+        masks = latent_masks(ns, n_max=int(ns.max()))
+
+        def loop():
+            outs = [one(masks[i], lrs[i], u, y) for i in range(len(ns))]
+            return jnp.stack([o[0] for o in outs]), jnp.stack([o[1] for o in outs])
+
+        def err(out, ref):
+            return float(max(jnp.max(jnp.abs(out[0] - ref[0])), jnp.max(jnp.abs(out[1] - ref[1])) / s_g * e_g))
+
+        compare("nsweep_gd", {"python_loop": loop, "vmap_jit": lambda: vmapped(jnp.asarray(ns), lrs, u, y)},
+                reference="python_loop", check=err, tol=1e-9, repeats=3 if full else 5,
+                params={"n_values": len(ns), "steps": steps, "length": length, "n_max": int(ns.max())})
+
+
+if __name__ == "__main__":
+    main()
