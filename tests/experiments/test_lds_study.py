@@ -151,3 +151,44 @@ def test_lds_study_smoke(tmp_path):
     expected = S._ratio_claim(m["samples_to_threshold"]["median_stu"], m["samples_to_threshold"]["median_lru"],
                               cfg.steps)
     assert res.claims[1] == expected
+
+
+# ---------------------------------------------------------------- lds-filters (Figure 4)
+def test_stu_jacobian_reproduces_the_layer_and_labels_filters():
+    from ssmlab.experiments import lds_filters as F
+
+    model = STU(d_in=2, d_out=3, seq_len=16, num_filters=5, init="normal", dtype=jnp.float64, key=jr.key(3))
+    xs = jnp.asarray(np.random.default_rng(2).standard_normal((2, 16, 2)))
+    zero = jax.tree.map(lambda a: jnp.zeros_like(a) if eqx.is_inexact_array(a) else a, model)
+    zero = eqx.tree_at(lambda m: (m.sigma, m.filters_fft), zero, (model.sigma, model.filters_fft))
+    jac, col_k = F.stu_jacobian(zero, xs)
+    assert jac.shape == (2 * 16 * 3, 2 * 5 * 2 * 3 + 3 * 2 * 3)
+    assert np.sum(col_k == -1) == 3 * 2 * 3 and all(np.sum(col_k == k) == 12 for k in range(5))
+    theta = np.concatenate([np.asarray(model.m_phi_plus).ravel(), np.asarray(model.m_phi_minus).ravel(),
+                            np.asarray(model.m_u).ravel()])
+    # ravel_pytree orders leaves by field: m_phi_plus, m_phi_minus, m_u (m_y is None for paper_eq4).
+    direct = np.asarray(eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(model, xs)).reshape(-1)
+    np.testing.assert_allclose(jac @ theta, direct, rtol=1e-10, atol=1e-10 * np.max(np.abs(direct)))
+
+
+def test_filter_claims_follow_the_numbers():
+    from ssmlab.experiments import lds_filters as F
+
+    ks = [1, 4, 8, 15, 25]
+    assert F._decay_claim(ks, np.array([1.0, 0.1, 0.01, 0.01, 0.01]), "x")[0].verdict == "pass"
+    assert F._decay_claim(ks, np.array([1.0, 0.9, 0.8, 0.8, 0.8]), "x")[0].verdict == "fail"
+    assert F._plateau_claim(ks, np.array([1.0, 0.1, 0.01, 0.01, 0.008]), None)[0].verdict == "pass"
+    assert F._plateau_claim(ks, np.array([1.0, 0.1, 0.01, 0.01, 0.0001]), None)[0].verdict == "fail"
+
+
+@pytest.mark.slow
+def test_lds_filters_smoke(tmp_path):
+    from ssmlab.experiments import lds_filters as F
+
+    cfg = F.LDSFiltersConfig(seq_len=32, num_filters=(1, 2, 4, 8, 15, 16), steps=40, chunk=20, seeds=1,
+                             eval_sequences=4, ls_train_sequences=4)
+    res = F.run(cfg, tmp_path)
+    assert (tmp_path / "fig4_error_vs_filters.png").is_file() and (tmp_path / "lds_filters.npz").is_file()
+    ls = np.asarray(res.metrics["least_squares_nmse"])
+    assert ls.shape == (6,) and np.all(np.isfinite(ls))
+    assert res.claims[1] == F._decay_claim(list(cfg.num_filters), ls, "least-squares STU")[0]

@@ -90,11 +90,13 @@ def _mse(params, static, x, y, mask_fn, mask):
     return jnp.mean((pred - y) ** 2)
 
 
-def make_chunk_trainer(static, *, mask_fn: Callable | None = None):
+def make_chunk_trainer(static, *, mask_fn: Callable | None = None, cosine_steps: int = 0):
     """A jitted function training the stacked runs on a chunk of steps; returns new state and losses [T, R].
 
     Its arguments: (params [R,...], adam_state [R,...], lrs [R], masks [M, ...] or None, mask_index [R] or
-    None, seed_index [R], xs [T, S, L, d_in], ys [T, S, L, d_out]); step t of run r uses xs[t, seed_index[r]].
+    None, seed_index [R], xs [T, S, L, d_in], ys [T, S, L, d_out], step0); step t of run r uses
+    xs[t, seed_index[r]]. With `cosine_steps` = n > 0 the learning rate at global step i is
+    lr · ½(1 + cos(π i / n)) (cosine decay to 0), otherwise it is constant.
     """
     adam = optax.scale_by_adam()
 
@@ -105,16 +107,18 @@ def make_chunk_trainer(static, *, mask_fn: Callable | None = None):
         return params, state, loss
 
     @jax.jit
-    def chunk(params, state, lrs, masks, mask_index, seed_index, xs, ys):
+    def chunk(params, state, lrs, masks, mask_index, seed_index, xs, ys, step0):
         run_masks = None if masks is None else jax.tree.map(lambda m: m[mask_index], masks)
+        steps = step0 + jnp.arange(xs.shape[0])
 
-        def body(carry, xy):
+        def body(carry, xyi):
             p, s = carry
-            x, y = xy
-            p, s, loss = jax.vmap(one_step)(p, s, lrs, run_masks, x[seed_index], y[seed_index])
+            x, y, i = xyi
+            factor = 0.5 * (1.0 + jnp.cos(jnp.pi * i / cosine_steps)) if cosine_steps else 1.0
+            p, s, loss = jax.vmap(one_step)(p, s, lrs * factor, run_masks, x[seed_index], y[seed_index])
             return (p, s), loss
 
-        (params, state), losses = lax.scan(body, (params, state), (xs, ys))
+        (params, state), losses = lax.scan(body, (params, state), (xs, ys, steps))
         return params, state, losses
 
     return chunk, adam
@@ -130,8 +134,9 @@ def train_sweep(
     masks=None,
     mask_fn: Callable | None = None,
     eval_data: tuple[Array, Array] | None = None,
+    cosine: bool = False,
 ):
-    """Train R models (one per run) for `steps` Adam steps.
+    """Train R models (one per run) for `steps` Adam steps (constant lr, or cosine decay to 0 if `cosine`).
 
     `data(c)` returns chunk c of the per-seed streams: xs [chunk, S, L, d_in], ys [chunk, S, L, d_out].
     A run whose loss becomes NaN/inf keeps going (its losses stay non-finite); other runs are unaffected.
@@ -145,7 +150,7 @@ def train_sweep(
     if steps % chunk:
         raise ValueError(f"steps ({steps}) must be a multiple of chunk ({chunk}).")
     params, static = stack_runs(models)
-    trainer, adam = make_chunk_trainer(static, mask_fn=mask_fn)
+    trainer, adam = make_chunk_trainer(static, mask_fn=mask_fn, cosine_steps=steps if cosine else 0)
     state = jax.vmap(adam.init)(params)
     lrs = jnp.asarray(sweep.learning_rates)  # float64 when x64 is on, else float32
     seed_index = jnp.asarray(sweep.seed_index)
@@ -158,7 +163,7 @@ def train_sweep(
             held_out.append(np.asarray(evaluate(params, run_masks)))
         xs, ys = data(c)
         params, state, loss = trainer(params, state, lrs, masks, mask_index, seed_index,
-                                      jnp.asarray(xs), jnp.asarray(ys))
+                                      jnp.asarray(xs), jnp.asarray(ys), c * chunk)
         losses.append(np.asarray(loss))
     if evaluate is not None:
         held_out.append(np.asarray(evaluate(params, run_masks)))
