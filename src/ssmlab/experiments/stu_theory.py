@@ -1,0 +1,240 @@
+r"""Theorem 3.1 of the Spectral SSM paper: STU approximation error of a marginally-stable symmetric LDS vs K.
+
+For y_t from an LDS with symmetric A = Σ_l α_l v_l v_lᵀ, |α_l| <= 1 (post-update readout), and
+μ(α)(j) = (α-1)α^j (spectral-ssm spec §6, reconstructed from the paper's App. A):
+
+    y_t - y_{t-2} = (CB+D) u_t + CAB u_{t-1} - D u_{t-2} + Σ_{j>=0} C A^j (A²-I) B u_{t-2-j},
+
+and (α²-1)α^j = (1+α) μ(α)(j) for α >= 0, (1+|α|)(-1)^j μ(|α|)(j) for α < 0. Projecting μ onto the top
+K eigenvectors of Z gives the STU (eq. 4, d = 2, k_u = 3) with M^u = (CB+D, CAB, -D) and
+M^{φ±}_k = σ_k^{-1/4} Σ_{±α_l>=0} (1+|α_l|) ⟨μ(|α_l|), φ_k⟩ C v_l v_lᵀ B; the error is set by the
+spectral tail of Z, which decays exponentially in K/log L.
+
+Two routes, both float64: (1) the construction above; (2) least squares: eq. (4) minus y_{t-2} is
+linear in (M^u, M^{φ±}), fitted on training sequences and evaluated on held-out ones. Errors are
+max|ŷ - y| / max|y| of the STU layer itself (ŷ from `ssmlab.layers.STU`, i.e. with its own FFT path
+and the eq. (4) recurrence). The least-squares parameters are also evaluated in a float32 layer.
+The paper's Fig. 4 plateau (K >= 15) is a training/precision floor: in float64 the error keeps
+falling (spec §6); the float32 curve shows such a floor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from ..core.filter_cache import cached_spectral_filters
+from ..data.lds import LDS, paper_lds, random_symmetric_lds, simulate_batch
+from ..layers.stu import STU, stu_kernels
+from .plotting import new_figure, save
+from .registry import Claim, Experiment, Result, register
+
+DELAY, K_U = 2, 3  # paper eq. (4)
+
+
+@dataclasses.dataclass(frozen=True)
+class STUTheoryConfig:
+    """Systems, sequence length, filter counts and data sizes of the Theorem 3.1 check."""
+
+    seq_len: int = 256
+    ks: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24)
+    systems: tuple[str, ...] = ("symmetric", "paper")
+    state_size: int = 16
+    readout: str = "post"
+    num_train: int = 8
+    num_test: int = 4
+    plateau_from: int = 15
+    seed: int = 0
+    use_cache: bool = True
+
+
+def make_system(name: str, cfg: STUTheoryConfig, seed: int) -> LDS:
+    """'symmetric': N = state_size, eigenvalues U[-1, 1], SISO; 'paper': the §3.1 system (N = 4, 3 -> 3)."""
+    if name == "symmetric":
+        return random_symmetric_lds(seed=seed, state_size=cfg.state_size, d_in=1, d_out=1)
+    if name == "paper":
+        return paper_lds(seed=seed)
+    raise ValueError(f"systems entries must be 'symmetric' or 'paper'; got {name!r}.")
+
+
+def construction_weights(lds: LDS, sigma: np.ndarray, phi: np.ndarray, k: int):
+    """(m_u [3, d_in, d_out], m_plus, m_minus [K, d_in, d_out]) of the Theorem 3.1 construction (spec §6)."""
+    alpha, v = np.linalg.eigh(lds.a)
+    b, c, d = lds.b, lds.c, lds.d
+    m_u = np.stack([(c @ b + d).T, (c @ lds.a @ b).T, -d.T])
+    lags = np.arange(phi.shape[0])
+    mu = (np.abs(alpha)[:, None] - 1.0) * np.abs(alpha)[:, None] ** lags[None, :]  # μ(|α_l|) [N, L]
+    proj = mu @ phi[:, :k] * (1.0 + np.abs(alpha))[:, None]  # [N, K]
+    modes = np.einsum("ol,il->lio", c @ v, (v.T @ b).T)  # C v_l v_lᵀ B, transposed: [N, d_in, d_out]
+    scale = np.where(sigma[:k] > 0, np.maximum(sigma[:k], 1e-300) ** -0.25, 0.0)  # clamped σ = 0: drop
+    pos = (alpha >= 0).astype(np.float64)
+    m_plus = np.einsum("lk,l,lio->kio", proj, pos, modes) * scale[:, None, None]
+    m_minus = np.einsum("lk,l,lio->kio", proj, 1.0 - pos, modes) * scale[:, None, None]
+    return m_u, m_plus, m_minus
+
+
+def _design(us: np.ndarray, kernels: np.ndarray) -> np.ndarray:
+    """Regressors [S, L, 3 + J, d_in]: input taps u_{t-j}, j < 3, and the features (κ_j * u)_t."""
+    S, L, _ = us.shape
+    n = 1 << (2 * L - 1).bit_length()
+    conv = np.fft.irfft(np.fft.rfft(us, n, axis=1)[:, :, None, :] * np.fft.rfft(kernels, n, axis=0)[None, :, :, None],
+                        n, axis=1)[:, :L]
+    taps = np.stack([np.pad(us, ((0, 0), (j, 0), (0, 0)))[:, :L] for j in range(K_U)], axis=2)
+    return np.concatenate([taps, conv], axis=2)
+
+
+def least_squares_weights(x: np.ndarray, ys: np.ndarray, k: int, k_max: int):
+    """Fit y_t - y_{t-2} on taps and the first k filters of each branch; unpack to layer-shaped weights."""
+    cols = list(range(K_U)) + [K_U + j for j in range(k)] + [K_U + k_max + j for j in range(k)]
+    d_in = x.shape[-1]
+    a = x[:, :, cols, :].reshape(-1, len(cols) * d_in)
+    target = (ys - np.pad(ys, ((0, 0), (2, 0), (0, 0)))[:, : ys.shape[1]]).reshape(-1, ys.shape[2])
+    norms = np.linalg.norm(a, axis=0)
+    norms = np.where(norms > 1e-12 * norms.max(), norms, np.inf)  # filters with σ clamped to 0: weight 0
+    w = np.linalg.lstsq(a / norms[None, :], target, rcond=None)[0] / norms[:, None]
+    w = w.reshape(len(cols), d_in, -1)
+    return w[:K_U], w[K_U : K_U + k], w[K_U + k :]
+
+
+def _layer_with(layer: STU, m_u, m_plus, m_minus, k_max: int) -> STU:
+    dt = layer.m_phi_plus.dtype
+    pad = ((0, k_max - m_plus.shape[0]), (0, 0), (0, 0))  # unused filters get zero weight: exactly a K-filter STU
+    new = (jnp.asarray(m_u, dt), jnp.asarray(np.pad(m_plus, pad), dt), jnp.asarray(np.pad(m_minus, pad), dt))
+    return eqx.tree_at(lambda m: (m.m_u, m.m_phi_plus, m.m_phi_minus), layer, new)
+
+
+_apply = eqx.filter_jit(lambda layer, us: jax.vmap(layer)(us))
+
+
+def _rel_err(layer: STU, us: np.ndarray, ys: np.ndarray) -> float:
+    out = np.asarray(_apply(layer, jnp.asarray(us, layer.m_phi_plus.dtype)), np.float64)
+    return float(np.abs(out - ys).max() / np.abs(ys).max())
+
+
+def _system_curves(name: str, cfg: STUTheoryConfig, sigma, phi, key_seed: int) -> dict[str, np.ndarray]:
+    lds = make_system(name, cfg, cfg.seed + key_seed)
+    k_max = max(cfg.ks)
+    rng = np.random.default_rng(cfg.seed + 100 + key_seed)
+    u_tr = rng.standard_normal((cfg.num_train, cfg.seq_len, lds.d_in))
+    u_te = rng.standard_normal((cfg.num_test, cfg.seq_len, lds.d_in))
+    y_tr, y_te = simulate_batch(lds, u_tr, readout=cfg.readout), simulate_batch(lds, u_te, readout=cfg.readout)
+    x_tr = _design(u_tr, stu_kernels(sigma, phi, filter_delay=DELAY, branches="both"))
+    kw = dict(d_in=lds.d_in, d_out=lds.d_out, seq_len=cfg.seq_len, num_filters=k_max, preset="paper_eq4",
+              use_cache=cfg.use_cache, key=jr.key(0))
+    layer64, layer32 = STU(dtype=jnp.float64, **kw), STU(dtype=jnp.float32, **kw)
+    curves = {k: np.full(len(cfg.ks), np.nan) for k in ("construction", "least_squares", "least_squares_f32")}
+    for i, k in enumerate(cfg.ks):
+        if cfg.readout == "post":
+            w = construction_weights(lds, sigma, phi, k)
+            curves["construction"][i] = _rel_err(_layer_with(layer64, *w, k_max), u_te, y_te)
+        w = least_squares_weights(x_tr, y_tr, k, k_max)
+        curves["least_squares"][i] = _rel_err(_layer_with(layer64, *w, k_max), u_te, y_te)
+        curves["least_squares_f32"][i] = _rel_err(_layer_with(layer32, *w, k_max), u_te, y_te)
+    curves["spectral_tail"] = np.array([sigma[k] / sigma[0] if k < sigma.size else np.nan for k in cfg.ks])
+    return curves
+
+
+def _decay(ks: np.ndarray, err: np.ndarray, floor: float = 1e-13) -> tuple[float, float, float]:
+    """(decades dropped from first to best K, slope in decades per filter, R² of the log-linear fit above floor)."""
+    ok = np.isfinite(err) & (err > floor)
+    logs = np.log10(err[ok])
+    if ok.sum() < 3:
+        return float("nan"), float("nan"), float("nan")
+    slope, icpt = np.polyfit(ks[ok], logs, 1)
+    resid = logs - (slope * ks[ok] + icpt)
+    r2 = 1.0 - float(np.sum(resid**2) / max(np.sum((logs - logs.mean()) ** 2), 1e-300))
+    return float(np.log10(err[ok][0]) - np.nanmin(np.log10(err[ok]))), float(slope), r2
+
+
+def _plateau_ratio(ks: np.ndarray, err: np.ndarray, k0: int) -> float:
+    """err(K_max) / err(K nearest to k0): ~1 for a plateau, << 1 if the error keeps falling."""
+    i0 = int(np.argmin(np.abs(ks - k0)))
+    return float(err[-1] / err[i0]) if ks[-1] > ks[i0] else float("nan")
+
+
+def _plot(ks: np.ndarray, results: dict, cfg: STUTheoryConfig, out_dir: Path) -> Path:
+    fig, axes = new_figure(len(results))
+    styles = {"construction": ("o-", "construction (f64)"), "least_squares": ("s-", "least squares (f64)"),
+              "least_squares_f32": ("^--", "least squares, float32 layer"), "spectral_tail": (":", "σ_{K+1}/σ_1")}
+    for ax, (name, curves) in zip(axes[0], results.items(), strict=True):
+        for key, (style, label) in styles.items():
+            if np.any(np.isfinite(curves[key])):
+                ax.semilogy(ks, np.maximum(curves[key], 1e-18), style, label=label, ms=4)
+        ax.set(title=f"{name} LDS, L = {cfg.seq_len}", xlabel="K (filters per branch)",
+               ylabel="max |ŷ - y| / max |y| (test)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    return save(fig, out_dir / "stu_error_vs_k.png")
+
+
+def _claims(ks: np.ndarray, results: dict, cfg: STUTheoryConfig) -> tuple[list[Claim], dict]:
+    claims, metrics = [], {}
+    for name, c in results.items():
+        drop, slope, r2 = _decay(ks, c["least_squares"])
+        p64 = _plateau_ratio(ks, c["least_squares"], cfg.plateau_from)
+        p32 = _plateau_ratio(ks, c["least_squares_f32"], cfg.plateau_from)
+        metrics[name] = {"decades_dropped": drop, "slope_decades_per_K": slope, "loglinear_r2": r2,
+                         "plateau_ratio_f64": p64, "plateau_ratio_f32": p32,
+                         **{f"{k}": [float(x) for x in v] for k, v in c.items()}}
+        ok = drop >= 4 and slope < 0 and r2 >= 0.8
+        claims.append(Claim(f"{name}: STU error decays exponentially in K (Thm 3.1, Fig. 4)",
+                            "exponential decay in K",
+                            f"least squares: {drop:.1f} decades over K={ks[0]}..{ks[-1]}, slope {slope:.2f} "
+                            f"decades/filter, log-linear R² {r2:.2f}", "pass" if ok else "fail"))
+        verdict = "pass" if p64 > 0.1 else ("partial" if p32 > 0.1 else "fail")
+        claims.append(Claim(f"{name}: error plateaus for K >= {cfg.plateau_from} (Fig. 4)",
+                            f"plateau for K >= {cfg.plateau_from}",
+                            f"err(K={ks[-1]})/err(K≈{cfg.plateau_from}): float64 {p64:.1e}, float32 layer {p32:.1e} "
+                            "(a plateau only where precision limits it)", verdict))
+        if cfg.readout == "post":
+            both = np.isfinite(c["construction"]) & (ks >= 4)
+            gap = float(np.max(c["least_squares"][both] / np.maximum(c["construction"][both], 1e-300)))
+            metrics[name]["max_ls_over_construction"] = gap
+            claims.append(Claim(f"{name}: least-squares fit is at least as good as the explicit construction",
+                                "construction exists (Thm 3.1 proof)",
+                                f"max over K>=4 of err_LS/err_construction = {gap:.2f}",
+                                "pass" if gap <= 10.0 else "fail"))
+    return claims, metrics
+
+
+def run(cfg: STUTheoryConfig, out_dir: Path) -> Result:
+    """Fit the STU to random marginally-stable symmetric LDSs for each K; plot and judge the decay."""
+    if not cfg.ks or min(cfg.ks) < 1 or max(cfg.ks) > cfg.seq_len or list(cfg.ks) != sorted(set(cfg.ks)):
+        raise ValueError(f"ks must be increasing, distinct and in [1, seq_len={cfg.seq_len}]; got {cfg.ks}.")
+    if cfg.readout not in ("post", "pre"):
+        raise ValueError(f"readout must be 'post' or 'pre'; got {cfg.readout!r}.")
+    ks = np.asarray(cfg.ks)
+    with jax.enable_x64(True):
+        sigma, phi = cached_spectral_filters(seq_len=cfg.seq_len, num_filters=max(cfg.ks), kind="hankel",
+                                             use_cache=cfg.use_cache)
+        results = {name: _system_curves(name, cfg, sigma, phi, i) for i, name in enumerate(cfg.systems)}
+    np.savez(out_dir / "stu_error_vs_k.npz", ks=ks, sigma=sigma,
+             **{f"{s}_{k}": v for s, c in results.items() for k, v in c.items()})
+    fig = _plot(ks, results, cfg, out_dir)
+    claims, metrics = _claims(ks, results, cfg)
+    summary = (f"STU (eq. 4, d = 2, k_u = 3, both branches) fitted to LDSs ({', '.join(cfg.systems)}) at "
+               f"L = {cfg.seq_len}, readout '{cfg.readout}', {cfg.num_train} training / {cfg.num_test} test Gaussian "
+               "input sequences. "
+               "Errors are measured on the STU layer's own output. In float64 the error falls roughly "
+               "exponentially with K, tracking the Hankel spectral tail, with no plateau at K ≈ 15: the paper's "
+               "plateau is reproduced only as the float32 precision floor.")
+    return Result(metrics=metrics, claims=claims, figures=[fig], summary=summary)
+
+
+register(Experiment(
+    name="stu-theory",
+    paper="Spectral State Space Models (Agarwal et al. 2023), Theorem 3.1 and Fig. 4",
+    checks="STU approximation error of marginally-stable symmetric LDSs decays exponentially in K (least squares "
+           "and the explicit construction), float64 and float32",
+    config_cls=STUTheoryConfig,
+    quick=STUTheoryConfig(),
+    full=STUTheoryConfig(seq_len=1024, ks=(1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 28, 32),
+                         num_train=16, num_test=8),
+    run=run,
+))
