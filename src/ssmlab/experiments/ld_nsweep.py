@@ -36,7 +36,7 @@ class NSweepConfig:
     fixed_lr_fraction: float = 0.05  # of λ_max(kind, N_max): one learning rate per curve
     stable_lr_fraction: float = 0.25  # of λ_max(kind, N): one learning rate per N
     gap: float = 0.01
-    records: int = 100
+    records: int = 400
     slope_tolerance: float = 0.15
     seed: int = 0
 
@@ -87,9 +87,11 @@ def _figure(cfg, res, data, gain0, out_dir: Path):
     for j, mode in enumerate(("fixed", "stable")):
         for i, kind in enumerate(KINDS):
             r = res[kind]
-            ax[0, j].loglog(ns, np.maximum(r["steps"][mode], 1), "o-", color=f"C{i}", label=f"{kind} (GD)")
+            ax[0, j].loglog(ns, np.maximum(r["steps"][mode], 1), "os^v"[i] + "-", color=f"C{i}", ms=9 - 1.5 * i,
+                            alpha=0.8, label=f"{kind} (GD)")
             ax[0, j].loglog(ns, np.maximum(r["pred"][mode], 1), "--", color=f"C{i}")
-        ax[0, j].set(title=f"{mode} learning rate", xlabel="latent size N", ylabel="steps to 1% loss gap")
+        ax[0, j].set(title=f"{mode} learning rate (dashed: closed forms)", xlabel="latent size N",
+                     ylabel="steps to 1% loss gap")
     ax[0, 0].legend(fontsize=7)
     r = res["balanced_tied"]
     t = np.arange(r["gains"].shape[1]) * r["record_every"]
@@ -100,7 +102,7 @@ def _figure(cfg, res, data, gain0, out_dir: Path):
         dev = max(dev, float(np.max(np.abs(r["gains"][i] - closed))) / (s_g / e_g))
         ax[0, 2].semilogx(np.maximum(t, 1), r["gains"][i] / (s_g / e_g), color=f"C{i}", label=f"N={n}")
         ax[0, 2].semilogx(np.maximum(t, 1), closed / (s_g / e_g), "--", color=f"C{i}")
-    ax[0, 2].set(title="Fig. 1F: NΛ(t)/(σ/η), tied B=C (solid GD, dashed eq. 6 corr.)", xlabel="GD step",
+    ax[0, 2].set(title="Fig. 1F: tied B=C, GD vs eq. (6) corrected", xlabel="GD step",
                  ylabel="total gain / optimum")
     ax[0, 2].legend(fontsize=7)
     return save(fig, out_dir / "nsweep.png"), dev
@@ -162,6 +164,6 @@ register(Experiment(
     checks="convergence time vs latent size N: slopes −1/−2 hold only for tied parameters at a fixed learning rate",
     config_cls=NSweepConfig,
     quick=NSweepConfig(),
-    full=NSweepConfig(n_values=(1, 2, 4, 8, 16, 32, 64, 128, 256), length=64, records=200),
+    full=NSweepConfig(n_values=(1, 2, 4, 8, 16, 32, 64, 128, 256), length=64, records=1000),
     run=run,
 ))
