@@ -233,3 +233,15 @@ def test_closed_forms_reject_bad_arguments():
         ld.max_stable_learning_rate("deep", n=1, sigma_g=1.0, eta_g=1.0, length=4)
     with pytest.raises(ValueError, match="n "):
         ld.c_only_coefficient(1.0, n=0, a=0.5, sigma=1.0, eta=1.0, c0=0.0, tau=1.0)
+
+
+def test_appendix_b_eq23_against_gradient_descent():
+    """GD on the time-domain model (L = 1 DC sequence, periodic) learning tied a: t(a_s) from eq. (23) ≈ s/τ."""
+    n, c, s, e = 4, 0.3, 2.0, 0.5
+    u, y = jnp.array([np.sqrt(e)]), jnp.array([s / np.sqrt(e)])
+    lr = 2e-4
+    tau = ld.learning_rate_to_tau(lr, length=1)
+    (a_gd, _, _), _ = ld.time_domain_descent(jnp.full(n, 0.1), jnp.ones(n), jnp.full(n, c), u, y, learning_rate=lr,
+                                             steps=500, record_every=50, learn=("a",), tied=True)
+    t_pred = ld.a_only_time(a_gd[1:, 0], n=n, c=c, sigma=s, eta=e, a0=0.1, tau=tau)
+    np.testing.assert_allclose(t_pred, np.arange(50, 501, 50.0), rtol=0.01)
