@@ -186,9 +186,12 @@ def test_lds_filters_smoke(tmp_path):
     from ssmlab.experiments import lds_filters as F
 
     cfg = F.LDSFiltersConfig(seq_len=32, num_filters=(1, 2, 4, 8, 15, 16), steps=40, chunk=20, seeds=1,
-                             eval_sequences=4, ls_train_sequences=4)
+                             eval_sequences=4, ls_train_sequences=4, systems=("uniform",))
     res = F.run(cfg, tmp_path)
-    assert (tmp_path / "fig4_error_vs_filters.png").is_file() and (tmp_path / "lds_filters.npz").is_file()
-    ls = np.asarray(res.metrics["least_squares_nmse"])
+    assert (tmp_path / "fig4_error_vs_filters.png").is_file() and (tmp_path / "lds_filters_uniform.npz").is_file()
+    ls = np.asarray(res.metrics["uniform"]["least_squares_nmse"])
     assert ls.shape == (6,) and np.all(np.isfinite(ls))
-    assert res.claims[1] == F._decay_claim(list(cfg.num_filters), ls, "least-squares STU")[0]
+    assert res.claims[1] == F._decay_claim(list(cfg.num_filters), ls, "[uniform] least-squares STU")[0]
+    assert len(res.claims) == 3 and {c.verdict for c in res.claims} <= {"pass", "fail", "partial", "info"}
+    with pytest.raises(ValueError, match="systems entries"):
+        F.run(dataclasses.replace(cfg, systems=("nope",)), tmp_path)

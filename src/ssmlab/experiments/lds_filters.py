@@ -27,7 +27,7 @@ import jax.random as jr
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ..data.lds import LDS, LDSStream, paper_lds
+from ..data.lds import LDS, LDSStream, paper_lds, random_symmetric_lds
 from ..layers.base import make_layer
 from . import lds_training as T
 from .lds_study import eval_set, seed_streams
@@ -48,6 +48,7 @@ class LDSFiltersConfig:
     cosine: bool = True
     seeds: int = 3
     eval_sequences: int = 32
+    systems: tuple[str, ...] = ("paper", "uniform")
     least_squares: bool = True
     ls_train_sequences: int = 16
     system_seed: int = 0
@@ -61,6 +62,9 @@ def _check(cfg: LDSFiltersConfig) -> None:
         raise ValueError(f"num_filters must be increasing positive ints <= seq_len; got {ks}.")
     if cfg.steps < 1 or cfg.steps % cfg.chunk or cfg.seeds < 1:
         raise ValueError(f"need steps a multiple of chunk and seeds >= 1; got {cfg.steps}, {cfg.chunk}, {cfg.seeds}.")
+    for name in cfg.systems:
+        if name not in SYSTEM_TITLES:
+            raise ValueError(f"systems entries must be one of {sorted(SYSTEM_TITLES)}; got {name!r}.")
 
 
 def _stu(lds: LDS, cfg, k_max: int, dtype, seed: int):
@@ -148,50 +152,72 @@ def _plateau_claim(ks, trained, ls) -> tuple[Claim, float]:
                  verdict), gain
 
 
-def _plot(out_dir: Path, ks, trained_runs, ls):
-    fig, ax = new_figure(1, width=5.5)
-    ax[0, 0].semilogy(ks, trained_runs.mean(axis=1), "o-", label="trained (Adam, float32)")
-    if trained_runs.shape[1] > 1:
-        ax[0, 0].fill_between(ks, trained_runs.min(axis=1), trained_runs.max(axis=1), alpha=0.2)
-    if ls is not None:
-        ax[0, 0].semilogy(ks, ls, "s--", label="least-squares optimum (float64)")
-    ax[0, 0].set(xlabel="number of filters K", ylabel="held-out NMSE", title="STU error vs K on the paper LDS")
-    ax[0, 0].legend(fontsize=8)
+SYSTEM_TITLES = {"paper": "paper LDS (A = diag(±0.9999))", "uniform": "symmetric A, eigenvalues U[-1, 1], N = 16"}
+
+
+def make_system(name: str, seed: int) -> LDS:
+    """The study's systems: "paper" (`paper_lds`) or "uniform" (symmetric, N = 16, λ ~ U[-1, 1], 3 → 3; spec §6)."""
+    if name == "paper":
+        return paper_lds(seed=seed)
+    if name == "uniform":
+        return random_symmetric_lds(seed=seed, state_size=16, d_in=3, d_out=3, eig_min=-1.0, eig_max=1.0)
+    raise ValueError(f"systems entries must be 'paper' or 'uniform'; got {name!r}.")
+
+
+def _plot(out_dir: Path, ks, results: dict):
+    fig, ax = new_figure(len(results), width=5.0)
+    for i, (name, r) in enumerate(results.items()):
+        runs = np.asarray(r["trained_nmse_runs"])
+        ax[0, i].semilogy(ks, runs.mean(axis=1), "o-", label="trained (Adam, float32)")
+        if runs.shape[1] > 1:
+            ax[0, i].fill_between(ks, runs.min(axis=1), runs.max(axis=1), alpha=0.2)
+        if "least_squares_nmse" in r:
+            ax[0, i].semilogy(ks, r["least_squares_nmse"], "s--", label="least-squares optimum (float64)")
+        ax[0, i].set(xlabel="number of filters K", ylabel="held-out NMSE", title=SYSTEM_TITLES[name])
+        ax[0, i].legend(fontsize=8)
     return save_fig(fig, out_dir / "fig4_error_vs_filters.png")
 
 
-def run(cfg: LDSFiltersConfig, out_dir: Path) -> Result:
-    """Train STUs for every K (one vmapped sweep), fit the least-squares optimum per K; Figure 4."""
-    _check(cfg)
-    out_dir = Path(out_dir)
-    lds = paper_lds(seed=cfg.system_seed)
+def _one_system(name: str, cfg: LDSFiltersConfig, out_dir: Path) -> tuple[dict, list[Claim]]:
+    lds = make_system(name, cfg.system_seed)
     x_ev, y_ev, norm = eval_set(lds, cfg)
     held = train_k_grid(lds, cfg, x_ev, y_ev) / norm
     ks = list(cfg.num_filters)
     trained_runs = held[-1].reshape(len(ks), cfg.seeds)
     trained = trained_runs.mean(axis=1) if np.all(np.isfinite(trained_runs)) else np.full(len(ks), np.nan)
     ls = least_squares_k_grid(lds, cfg) if cfg.least_squares else None
-    np.savez(out_dir / "lds_filters.npz", num_filters=np.asarray(ks), trained_held_out=held,
+    np.savez(out_dir / f"lds_filters_{name}.npz", num_filters=np.asarray(ks), trained_held_out=held,
              least_squares=np.asarray([]) if ls is None else ls)
-    claims = []
-    c_tr, f_tr = _decay_claim(ks, trained, "trained STU")
-    claims.append(c_tr)
-    metrics = {"num_filters": ks, "trained_nmse": trained.tolist(), "trained_nmse_runs": trained_runs.tolist(),
-               "trained_decay_factor": f_tr}
+    c_tr, f_tr = _decay_claim(ks, trained, f"[{name}] trained STU")
+    claims = [c_tr]
+    res = {"trained_nmse": trained.tolist(), "trained_nmse_runs": trained_runs.tolist(), "trained_decay_factor": f_tr}
     if ls is not None:
-        c_ls, f_ls = _decay_claim(ks, ls, "least-squares STU")
+        c_ls, f_ls = _decay_claim(ks, ls, f"[{name}] least-squares STU")
         claims.append(c_ls)
-        metrics.update({"least_squares_nmse": ls.tolist(), "least_squares_decay_factor": f_ls})
+        res.update({"least_squares_nmse": ls.tolist(), "least_squares_decay_factor": f_ls})
     c_pl, gain = _plateau_claim(ks, trained, ls)
-    claims.append(c_pl)
-    metrics["plateau_gain_trained"] = gain
-    fig = _plot(out_dir, np.asarray(ks), trained_runs, ls)
-    summary = (f"Paper LDS (system seed {cfg.system_seed}), L={cfg.seq_len}. Trained: {cfg.seeds} seed(s) per K, "
-               f"{cfg.steps} steps of batch 1, Adam lr {cfg.learning_rate:g}"
+    claims.append(dataclasses.replace(c_pl, claim=f"[{name}] {c_pl.claim}"))
+    res["plateau_gain_trained"] = gain
+    return res, claims
+
+
+def run(cfg: LDSFiltersConfig, out_dir: Path) -> Result:
+    """Per system: train STUs for every K (one vmapped sweep) and fit the least-squares optimum per K; Figure 4."""
+    _check(cfg)
+    out_dir = Path(out_dir)
+    results, claims = {}, []
+    for name in cfg.systems:
+        results[name], c = _one_system(name, cfg, out_dir)
+        claims += c
+    fig = _plot(out_dir, np.asarray(cfg.num_filters), results)
+    ks = list(cfg.num_filters)
+    summary = (f"Systems {list(cfg.systems)} (system seed {cfg.system_seed}), L={cfg.seq_len}. Trained: {cfg.seeds} "
+               f"seed(s) per K, {cfg.steps} steps of batch 1, Adam lr {cfg.learning_rate:g}"
                f"{' with cosine decay to 0' if cfg.cosine else ''}, float32; K ∈ {ks}. "
-               + (f"Least squares: {cfg.ls_train_sequences} training sequences, float64. " if ls is not None else "")
+               + (f"Least squares: {cfg.ls_train_sequences} training sequences, float64. " if cfg.least_squares
+                  else "")
                + f"Held-out NMSE on {cfg.eval_sequences} sequences.")
-    return Result(metrics=metrics, claims=claims, figures=[fig], summary=summary)
+    return Result(metrics={"num_filters": ks, **results}, claims=claims, figures=[fig], summary=summary)
 
 
 register(Experiment(
@@ -199,7 +225,7 @@ register(Experiment(
     paper="Spectral SSM (Agarwal et al.) Fig. 4 (paper-rev Fig. 3b), Theorem 3.1",
     checks="STU held-out error vs number of filters K: trained (vmapped over K) and least-squares optimum",
     config_cls=LDSFiltersConfig,
-    quick=LDSFiltersConfig(seq_len=256, num_filters=(1, 2, 3, 4, 6, 8, 12, 16, 20, 25), steps=1000, chunk=100,
+    quick=LDSFiltersConfig(seq_len=128, num_filters=(1, 2, 4, 6, 8, 12, 16, 20, 25), steps=1500, chunk=250,
                            seeds=1, eval_sequences=16, ls_train_sequences=8),
     full=LDSFiltersConfig(),
     run=run,
