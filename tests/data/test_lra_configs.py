@@ -45,3 +45,27 @@ def test_bad_names():
         lra_config("lru", "cifar")
     with pytest.raises(ValueError, match="preset must be"):
         lra_config("lru", "listops", "huge")
+
+
+def test_presets_map_to_train_configs_that_layers_accept():
+    config = pytest.importorskip("ssmlab.train.config")
+    import jax.random as jr
+
+    from ssmlab.layers import make_layer
+    from ssmlab.train.lra_configs import to_train_config
+
+    for model in ("stu", "ar_stu", "lru", "s4d"):
+        lra = lra_config(model, "pathfinder", "paper")
+        cfg = config.preset("pathfinder", "paper", model)
+        assert cfg == to_train_config(lra)
+        assert (cfg.depth, cfg.d_model, cfg.batch_size, cfg.epochs, cfg.warmup_frac) == (
+            lra.depth, lra.d_model, lra.batch_size, lra.epochs, 0.1)
+        options = config.parse_options("layer_options", cfg.layer_options)
+        if cfg.state_size:
+            options["state_size"] = 4
+        layer = make_layer(model, d_model=2, seq_len=16, key=jr.key(0), **{**options, **(
+            {"num_filters": 3} if "num_filters" in options else {})})
+        assert layer is not None
+    quick = config.preset("listops-gen", "quick", "lru")
+    assert quick.max_steps == 200 and config.parse_options("task_options", quick.task_options)["max_length"] == 100
+    assert config.preset("pathfinder", "paper", "lru").ssm_lr_factor == pytest.approx(9e-4 / 4.5e-3)

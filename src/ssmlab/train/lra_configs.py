@@ -152,3 +152,62 @@ def lra_config(model: str, task: str, preset: str = "paper") -> LRAConfig:
 def all_lra_configs() -> dict[tuple[str, str, str], LRAConfig]:
     """Every (model, task, preset) configuration."""
     return {(m, t, p): lra_config(m, t, p) for m in MODELS for t in LRA_TASKS + GENERATED_TASKS for p in PRESETS}
+
+
+def _options_text(items: dict[str, Any]) -> str:
+    return ";".join(f"{k}={v}" for k, v in items.items())
+
+
+def to_train_config(cfg: LRAConfig):
+    """The `ssmlab.train.config.TrainConfig` for an `LRAConfig` (the fields TrainConfig has).
+
+    Mapping: recurrence LR as `ssm_lr_factor = ssm_lr / lr` (LRU, S4D) or the M^y factor (STU family);
+    STU K, k_u, k_y, LRU ring and S4D dt range as `layer_options`; cosine to 0 for the STU family (paper),
+    to 1e-7 for the LRU (minimal-LRU default) and to 0 for S4D. Bidirectional S4D layers are not wired up.
+    """
+    from .config import TrainConfig
+
+    if cfg.model in ("stu", "ar_stu"):
+        layer = {"num_filters": cfg.num_filters, "k_u": cfg.k_u}
+        if cfg.model == "ar_stu":
+            layer["k_y"] = cfg.k_y
+        factor, lr_min = cfg.m_y_lr_factor, 0.0
+    elif cfg.model == "lru":
+        layer = {"r_min": cfg.r_min, "r_max": cfg.r_max, "max_phase": cfg.max_phase}
+        factor, lr_min = (cfg.ssm_lr or cfg.lr) / cfg.lr, 1e-7
+    else:
+        layer = {"dt_min": cfg.dt_min, "dt_max": cfg.dt_max}
+        factor, lr_min = (cfg.ssm_lr or cfg.lr) / cfg.lr, 0.0
+    return TrainConfig(task=cfg.task, model=cfg.model, depth=cfg.depth, d_model=cfg.d_model,
+                       state_size=cfg.state_size if cfg.model in ("lru", "s4d") else 0, norm=cfg.norm,
+                       prenorm=cfg.prenorm, mixing="glu", dropout=cfg.dropout, layer_options=_options_text(layer),
+                       task_options=_options_text(cfg.options()), batch_size=cfg.batch_size, epochs=cfg.epochs,
+                       lr=cfg.lr, lr_min=lr_min, warmup_frac=cfg.warmup_fraction, weight_decay=cfg.weight_decay,
+                       ssm_lr_factor=factor, seed=0, max_steps=cfg.max_steps or 0)
+
+
+def register_lra_presets() -> list[tuple[str, str]]:
+    """Register `paper` and `quick` presets of every LRA task with `ssmlab.train.config.register_preset`."""
+    from .config import register_preset
+
+    done = []
+    for task in LRA_TASKS + GENERATED_TASKS:
+        for name in PRESETS:
+            register_preset(task, name, _PresetFactory(task, name))
+            done.append((task, name))
+    return done
+
+
+@dataclasses.dataclass(frozen=True)
+class _PresetFactory:
+    task: str
+    preset: str
+
+    def __call__(self, model: str):
+        return to_train_config(lra_config(model, self.task, self.preset))
+
+
+try:  # the training package may be absent in a partial checkout; the LRA tables above stay usable
+    register_lra_presets()
+except ImportError:
+    pass
