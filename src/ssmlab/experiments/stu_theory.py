@@ -136,7 +136,8 @@ def _system_curves(name: str, cfg: STUTheoryConfig, sigma, phi, key_seed: int) -
         w = least_squares_weights(x_tr, y_tr, k, k_max)
         curves["least_squares"][i] = _rel_err(_layer_with(layer64, *w, k_max), u_te, y_te)
         curves["least_squares_f32"][i] = _rel_err(_layer_with(layer32, *w, k_max), u_te, y_te)
-    curves["spectral_tail"] = np.array([sigma[k] / sigma[0] if k < sigma.size else np.nan for k in cfg.ks])
+    # ∫‖μ(α) - P_K μ(α)‖² dα = Σ_{k>K} σ_k, so the per-α projection error scales like sqrt(σ_{K+1}).
+    curves["spectral_tail"] = np.array([np.sqrt(sigma[k] / sigma[0]) if k < sigma.size else np.nan for k in cfg.ks])
     return curves
 
 
@@ -161,7 +162,7 @@ def _plateau_ratio(ks: np.ndarray, err: np.ndarray, k0: int) -> float:
 def _plot(ks: np.ndarray, results: dict, cfg: STUTheoryConfig, out_dir: Path) -> Path:
     fig, axes = new_figure(len(results))
     styles = {"construction": ("o-", "construction (f64)"), "least_squares": ("s-", "least squares (f64)"),
-              "least_squares_f32": ("^--", "least squares, float32 layer"), "spectral_tail": (":", "σ_{K+1}/σ_1")}
+              "least_squares_f32": ("^--", "least squares, float32 layer"), "spectral_tail": (":", "sqrt(σ_{K+1}/σ_1)")}
     for ax, (name, curves) in zip(axes[0], results.items(), strict=True):
         for key, (style, label) in styles.items():
             if np.any(np.isfinite(curves[key])):
@@ -192,6 +193,15 @@ def _claims(ks: np.ndarray, results: dict, cfg: STUTheoryConfig) -> tuple[list[C
                             f"plateau for K >= {cfg.plateau_from}",
                             f"err(K={ks[-1]})/err(K≈{cfg.plateau_from}): float64 {p64:.1e}, float32 layer {p32:.1e} "
                             "(a plateau only where precision limits it)", verdict))
+        tail = np.isfinite(c["spectral_tail"]) & (c["spectral_tail"] > 1e-7) & (ks >= 4)
+        if tail.sum() >= 3:
+            ratio = c["least_squares"][tail] / c["spectral_tail"][tail]
+            spread = float(np.log10(ratio.max() / ratio.min()))
+            metrics[name]["err_over_sqrt_tail_decades_spread"] = spread
+            claims.append(Claim(f"{name}: error tracks the Hankel spectral tail (Lemma A.4 route)",
+                                "error bounded via the tail of Z's spectrum",
+                                f"err_LS / sqrt(σ_(K+1)/σ_1) stays within {spread:.1f} decades for K >= 4 while the "
+                                f"error itself spans {drop:.1f}", "info"))
         if cfg.readout == "post":
             both = np.isfinite(c["construction"]) & (ks >= 4)
             gap = float(np.max(c["least_squares"][both] / np.maximum(c["construction"][both], 1e-300)))
