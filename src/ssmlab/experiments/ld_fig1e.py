@@ -78,15 +78,20 @@ def run(cfg: Fig1EConfig, out_dir: Path) -> Result:
         steps = every * cfg.records
         t = np.arange(cfg.records + 1) * every
         curves, dev_gd, dev_ode = [], 0.0, 0.0
-        for m, ((u, y), (s, e), (sig_k, eta_k)) in enumerate(zip(pairs, sg, stats, strict=True)):
-            lam0 = cfg.gain0_fraction * s / e
-            root = jnp.array([np.sqrt(lam0)])
-            (_, b, c), _ = time_domain_descent(a, root, root, u, y, learning_rate=lr, steps=steps, record_every=every,
-                                               learn=("b", "c"))
+        roots = jnp.asarray([[np.sqrt(cfg.gain0_fraction * s / e)] for s, e in sg])
+
+        def descend(u, y, root):
+            (_, b, c), _ = time_domain_descent(a, root, root, u, y, learning_rate=lr, steps=steps,
+                                               record_every=every, learn=("b", "c"))
+            return b * c
+
+        lam_gd = jax.vmap(descend)(jnp.stack([p[0] for p in pairs]), jnp.stack([p[1] for p in pairs]), roots)
+        for m, ((s, e), (sig_k, eta_k)) in enumerate(zip(sg, stats, strict=True)):
+            lam0, root = cfg.gain0_fraction * s / e, roots[m]
             _, bo, co = gradient_flow(a, root, root, sig_k, eta_k, tau=tau, ts=jnp.asarray(t, float),
                                       learn=("b", "c"))
             gk = complex(g[cfg.bins[m]])
-            h_gd = np.asarray(b * c)[:, 0] * gk
+            h_gd = np.asarray(lam_gd[m])[:, 0] * gk
             h_ode = np.asarray(bo * co)[:, 0] * gk
             h_an = np.asarray(cf.balanced_gain(t, sigma=s, eta=e, gain0=lam0, tau=tau)) * gk
             scale = abs(s / e * gk)
