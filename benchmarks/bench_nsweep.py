@@ -19,10 +19,19 @@ from ssmlab.theory.ld_sweep import descend_one, latent_masks, sweep_data, sweep_
 from .harness import compare
 
 
+def log_grid(count: int, top: int) -> np.ndarray:
+    """`count` distinct integers from 1 to `top`, roughly log-spaced (rounding merges small values)."""
+    for points in range(count, 10 * count):
+        ns = np.unique(np.round(np.geomspace(1, top, points)).astype(int))
+        if len(ns) >= count:
+            return ns
+    raise ValueError(f"cannot place {count} distinct integers in [1, {top}].")
+
+
 def main(full: bool = False) -> None:
     """Time the balanced-tied sweep (fixed learning rate) over a log grid of N."""
     n_grid, steps, length = (32, 5000, 64) if full else (8, 1000, 32)
-    ns = np.unique(np.round(np.geomspace(1, 256 if full else 64, n_grid)).astype(int))
+    ns = log_grid(n_grid, 256 if full else 64)
     with jax.enable_x64(True):
         u, y, s_g, e_g, floor = sweep_data(length, 0.5, 0)
         gain0 = 1e-3 * s_g / e_g
