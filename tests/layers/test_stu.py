@@ -132,6 +132,7 @@ def test_hankel_l_single_branch():
     layer = randomize(STU(d_in=2, seq_len=64, num_filters=12, preset="flash_hankel_l", k_u=3, dtype=jnp.float64,
                           key=jr.key(6)))
     assert layer.m_phi_minus is None
+    assert STU(d_in=2, seq_len=16, num_filters=3, kind="hankel_l", key=jr.key(0)).m_phi_minus is None
     u = jr.normal(jr.key(7), (64, 2), jnp.float64)
     assert_close(apply(layer, u), reference_for(layer, u))
 
@@ -251,7 +252,7 @@ def test_registry_factories_and_inits():
     "kwargs,match",
     [
         (dict(preset="nope"), "preset"),
-        (dict(kind="hankel_l"), "branches='plus'"),
+        (dict(kind="hankel_l", branches="both"), "branches='plus'"),
         (dict(order="fast"), "order"),
         (dict(filter_delay=5), "filter_delay"),
         (dict(num_filters=40), "num_filters"),

@@ -89,7 +89,10 @@ def resolve_options(preset: str = "paper_eq4", **overrides) -> STUOptions:
     unknown = set(overrides) - fields
     if unknown:
         raise ValueError(f"unknown STU options {sorted(unknown)}; valid: {sorted(fields)}.")
-    opts = dataclasses.replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides.get("kind") == "hankel_l" and "branches" not in overrides:
+        overrides["branches"] = "plus"  # Z_L covers α in [-1, 1] with one bank (App. B, eq. 8)
+    opts = dataclasses.replace(PRESETS[preset], **overrides)
     if opts.kind not in ("hankel", "hankel_l"):
         raise ValueError(f"kind must be 'hankel' (Z, eq. 3) or 'hankel_l' (Z_L, eq. 7); got {opts.kind!r}.")
     if opts.branches not in ("both", "plus"):
