@@ -25,8 +25,10 @@ exactly balanced labels (to within one).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -236,39 +238,55 @@ def draw_image(rng: np.random.Generator, cfg: PathfinderSettings, label: int, ma
     raise RuntimeError(f"pathfinder: could not place two target snakes in {max_tries} tries for {cfg}.")
 
 
+def _batch(args: tuple) -> list[dict]:
+    """Images of batch k: `default_rng(seed + k)`, labels a permutation of n // 2 zeros and ones (module level
+    so that worker processes can run it)."""
+    cfg, seed, k, n, keep = args
+    rng = np.random.default_rng(seed + k)
+    outs = []
+    for label in rng.permutation(np.arange(n) % 2):
+        out = draw_image(rng, cfg, int(label))
+        if not keep:
+            out = {"image": out["image"], "label": out["label"]}
+        outs.append(out)
+    return outs
+
+
 def generate_pathfinder(num: int, *, resolution: int = 32, difficulty: str = "curv_contour_length_14", seed: int = 0,
-                        batch_size: int = 1000, keep_geometry: bool = False) -> dict:
+                        batch_size: int = 1000, keep_geometry: bool = False, workers: int = 1) -> dict:
     """`num` images: {'images': uint8 [num, R, R], 'labels': int32 [num], 'batch': int32 [num], ...}.
 
-    Batch k (of `batch_size` images) uses `default_rng(seed + k)` and exactly balanced labels (within one).
+    Batch k (of `batch_size` images) uses `default_rng(seed + k)` and exactly balanced labels (within one),
+    so the output does not depend on `workers` (> 1 runs batches in that many spawned processes).
     With `keep_geometry`, 'geometry' lists each image's target snakes and markers.
     """
-    if num < 0 or batch_size < 1:
-        raise ValueError(f"need num >= 0 and batch_size >= 1; got num={num}, batch_size={batch_size}.")
+    if num < 0 or batch_size < 1 or workers < 1:
+        raise ValueError(f"need num >= 0, batch_size >= 1 and workers >= 1; got num={num}, "
+                         f"batch_size={batch_size}, workers={workers}.")
     cfg = settings(resolution, difficulty)
-    images, labels, batch, geometry = [], [], [], []
-    for k in range(-(-num // batch_size)):
-        n = min(batch_size, num - k * batch_size)
-        rng = np.random.default_rng(seed + k)
-        for label in rng.permutation(np.arange(n) % 2):
-            out = draw_image(rng, cfg, int(label))
-            images.append(out["image"])
-            labels.append(out["label"])
-            batch.append(k)
-            if keep_geometry:
-                geometry.append({key: out[key] for key in ("targets", "markers", "num_distractors")})
-    res = {"images": np.stack(images) if images else np.zeros((0, resolution, resolution), np.uint8),
-           "labels": np.asarray(labels, dtype=np.int32), "batch": np.asarray(batch, dtype=np.int32),
-           "settings": cfg}
+    jobs = [(cfg, seed, k, min(batch_size, num - k * batch_size), keep_geometry) for k in range(-(-num // batch_size))]
+    if workers > 1 and len(jobs) > 1:
+        ctx = multiprocessing.get_context("spawn")  # fork is unsafe once JAX's threads exist
+        with concurrent.futures.ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
+            batches = list(pool.map(_batch, jobs))
+    else:
+        batches = [_batch(job) for job in jobs]
+    outs = [(k, out) for k, batch in enumerate(batches) for out in batch]
+    res = {"images": np.stack([o["image"] for _, o in outs]) if outs else np.zeros((0, resolution, resolution),
+                                                                                 np.uint8),
+           "labels": np.asarray([o["label"] for _, o in outs], dtype=np.int32),
+           "batch": np.asarray([k for k, _ in outs], dtype=np.int32), "settings": cfg}
     if keep_geometry:
-        res["geometry"] = geometry
+        res["geometry"] = [{key: o[key] for key in ("targets", "markers", "num_distractors")} for _, o in outs]
     return res
 
 
 def write_pathfinder(out_dir: str | os.PathLike, *, num: int, resolution: int = 32,
-                     difficulty: str = "curv_contour_length_14", seed: int = 0, batch_size: int = 1000) -> Path:
+                     difficulty: str = "curv_contour_length_14", seed: int = 0, batch_size: int = 1000,
+                     workers: int = 1) -> Path:
     """Write `<out_dir>/pathfinder{R}/<difficulty>/{imgs/<k>/sample_<i>.png, metadata/<k>.npy}`; return that dir."""
-    data = generate_pathfinder(num, resolution=resolution, difficulty=difficulty, seed=seed, batch_size=batch_size)
+    data = generate_pathfinder(num, resolution=resolution, difficulty=difficulty, seed=seed, batch_size=batch_size,
+                               workers=workers)
     cfg: PathfinderSettings = data["settings"]
     root = Path(out_dir) / f"pathfinder{resolution}" / difficulty
     (root / "metadata").mkdir(parents=True, exist_ok=True)
@@ -288,10 +306,12 @@ def write_pathfinder(out_dir: str | os.PathLike, *, num: int, resolution: int = 
 
 @register_task("pathfinder-gen")
 def pathfinder_generated_task(*, num_train: int = 2000, num_test: int = 500, resolution: int = 32,
-                              difficulty: str = "curv_contour_length_14", seed: int = 0, center: bool = True) -> Task:
+                              difficulty: str = "curv_contour_length_14", seed: int = 0, center: bool = True,
+                              workers: int = 1) -> Task:
     """Generated Pathfinder in memory (same preprocessing as `pathfinder`): L = R^2, 2 classes."""
-    tr = generate_pathfinder(num_train, resolution=resolution, difficulty=difficulty, seed=seed)
-    te = generate_pathfinder(num_test, resolution=resolution, difficulty=difficulty, seed=seed + 1_000_003)
+    tr = generate_pathfinder(num_train, resolution=resolution, difficulty=difficulty, seed=seed, workers=workers)
+    te = generate_pathfinder(num_test, resolution=resolution, difficulty=difficulty, seed=seed + 1_000_003,
+                             workers=workers)
     return Task(name="pathfinder-gen", train=ArrayDataset(image_sequences(tr["images"], center=center), tr["labels"]),
                 test=ArrayDataset(image_sequences(te["images"], center=center), te["labels"]), input_kind="real",
                 num_classes=2, seq_len=resolution * resolution, input_dim=1, pooling="mean")
