@@ -294,3 +294,10 @@ def test_pathfinder_metadata_errors(tmp_path):
         make_task("pathx", data_dir=tmp_path)
     with pytest.raises(ValueError, match="difficulty must be one of"):
         make_task("pathfinder", data_dir=tmp_path, difficulty="hard")
+
+
+def test_pathfinder_without_metadata(tmp_path):
+    base, _, _ = write_pathfinder(tmp_path, empty_index=None, n=2)
+    (base / "metadata" / "0.npy").unlink()
+    with pytest.raises(DataNotFoundError, match=r"no metadata files .*metadata/<k>.npy; expected text files"):
+        make_task("pathfinder", data_dir=tmp_path, cache=False)

@@ -37,8 +37,9 @@ def read_metadata(root: str | os.PathLike) -> list[tuple[Path, int, Path, int]]:
     meta_dir = root / "metadata"
     files = [f for f in meta_dir.glob("*.npy") if f.stem.isdigit()] if meta_dir.is_dir() else []
     if not files:
-        raise DataNotFoundError(f"pathfinder: no metadata files {meta_dir}/<k>.npy; expected layout "
-                                f"{_layout(0, root.name).replace('pathfinder0/', '')}.")
+        raise DataNotFoundError(f"pathfinder: no metadata files {meta_dir}/<k>.npy; expected text files with one "
+                                f"line per image 'imgs/<k> sample_<i>.png <index> <label 0|1> ...' beside "
+                                f"{root / 'imgs'}/<k>/sample_<i>.png.")
     rows = []
     for meta in sorted(files, key=lambda f: int(f.stem)):
         for lineno, line in enumerate(read_text_lines(meta, "pathfinder"), start=1):
