@@ -86,3 +86,10 @@ def test_bad_arguments():
         generate_listops(3, min_length=10, max_length=10)
     with pytest.raises(ValueError, match="widen"):
         generate_listops(401, max_depth=2, max_args=2, min_length=2, max_length=5, max_tries=20_000)
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_trees():
+    one = generate_listops(300, seed=2, min_length=5, max_length=40)
+    two = generate_listops(300, seed=2, min_length=5, max_length=40, workers=2)
+    assert one[0] == two[0] and np.array_equal(one[1], two[1])

@@ -15,6 +15,8 @@ tree is abandoned as soon as it grows past `max_length`, which does not change t
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -91,30 +93,65 @@ def random_tree(stream: _Stream, *, max_depth: int, max_args: int, max_length: i
     return "".join(out), value, max_length - 1 - budget[0]
 
 
-def generate_listops(num: int, *, seed: int = 0, max_depth: int = 10, max_args: int = 10, min_length: int = 500,
-                     max_length: int = 2000, max_tries: int | None = None) -> tuple[list[str], np.ndarray]:
-    """`num` distinct ListOps expressions with min_length < length < max_length and their values 0..9."""
-    if num < 0 or max_depth < 1 or max_args < 2 or not 0 <= min_length < max_length - 1:
-        raise ValueError(f"need num >= 0, max_depth >= 1, max_args >= 2 and 0 <= min_length < max_length - 1; got "
-                         f"num={num}, max_depth={max_depth}, max_args={max_args}, min_length={min_length}, "
-                         f"max_length={max_length}.")
-    stream = _Stream(np.random.default_rng(seed))
-    seen: dict[str, int] = {}
-    tries, limit = 0, max_tries if max_tries is not None else 1000 * num + 10_000
-    while len(seen) < num:
-        tries += 1
-        if tries > limit:
-            raise ValueError(f"generate_listops: only {len(seen)} of {num} distinct trees after {limit} draws; "
-                             f"widen (min_length, max_length)=({min_length}, {max_length}) or raise max_depth.")
+CHUNK_DRAWS = 2000
+
+
+def _chunk(args: tuple) -> list[tuple[str, int]]:
+    """Accepted (text, value) pairs among the `CHUNK_DRAWS` draws of chunk k, seeded [seed, k]."""
+    seed, k, max_depth, max_args, min_length, max_length = args
+    stream = _Stream(np.random.default_rng([seed, k]))
+    out = []
+    for _ in range(CHUNK_DRAWS):
         tree = random_tree(stream, max_depth=max_depth, max_args=max_args, max_length=max_length)
-        if tree is not None and tree[2] > min_length and tree[0] not in seen:
-            seen[tree[0]] = tree[1]
+        if tree is not None and tree[2] > min_length:
+            out.append((tree[0], tree[1]))
+    return out
+
+
+def generate_listops(num: int, *, seed: int = 0, max_depth: int = 10, max_args: int = 10, min_length: int = 500,
+                     max_length: int = 2000, max_tries: int | None = None, workers: int = 1
+                     ) -> tuple[list[str], np.ndarray]:
+    """`num` distinct ListOps expressions with min_length < length < max_length and their values 0..9.
+
+    Draws come in chunks of `CHUNK_DRAWS` trees, chunk k seeded `[seed, k]`, consumed in order, so the result
+    does not depend on `workers` (> 1 computes chunks in that many spawned processes).
+    """
+    if num < 0 or max_depth < 1 or max_args < 2 or not 0 <= min_length < max_length - 1 or workers < 1:
+        raise ValueError(f"need num >= 0, max_depth >= 1, max_args >= 2, 0 <= min_length < max_length - 1 and "
+                         f"workers >= 1; got num={num}, max_depth={max_depth}, max_args={max_args}, "
+                         f"min_length={min_length}, max_length={max_length}, workers={workers}.")
+    limit = max_tries if max_tries is not None else 1000 * num + 10_000
+    seen: dict[str, int] = {}
+    params = (max_depth, max_args, min_length, max_length)
+    pool = None
+    if workers > 1:
+        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        k = 0
+        while len(seen) < num:
+            if k * CHUNK_DRAWS >= limit:
+                raise ValueError(f"generate_listops: only {len(seen)} of {num} distinct trees after {k * CHUNK_DRAWS} "
+                                 f"draws; widen (min_length, max_length)=({min_length}, {max_length}) or raise "
+                                 f"max_depth.")
+            ks = range(k, k + (workers if pool else 1))
+            jobs = [(seed, j, *params) for j in ks]
+            for chunk in (pool.map(_chunk, jobs) if pool else map(_chunk, jobs)):
+                for text, value in chunk:
+                    if len(seen) < num and text not in seen:
+                        seen[text] = value
+            k += len(ks)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return list(seen), np.fromiter(seen.values(), dtype=np.int32, count=len(seen))
 
 
 def write_listops(out_dir: str | os.PathLike, *, num_train: int = 96_000, num_val: int = 2_000,
                   num_test: int = 2_000, seed: int = 0, **options) -> Path:
-    """Generate distinct trees and write `<out_dir>/listops-1000/basic_{train,val,test}.tsv`; return that dir."""
+    """Generate distinct trees and write `<out_dir>/listops-1000/basic_{train,val,test}.tsv`; return that dir.
+
+    `options` go to `generate_listops` (lengths, depth, `workers`).
+    """
     sources, values = generate_listops(num_train + num_val + num_test, seed=seed, **options)
     d = Path(out_dir) / "listops-1000"
     d.mkdir(parents=True, exist_ok=True)
