@@ -88,12 +88,16 @@ def test_norm_bounded_construction_R3(kind, bound, gain):
 
 def test_construction_needs_depth_where_shallow_needs_norm():
     """A gain-1e4 target: the shallow realisation has a huge norm, the deep one stays within M = 2."""
-    target = random_shallow_ssm(n_pairs=2, n_real=0, gain=1e4, seed=2)
+    target = random_shallow_ssm(n_pairs=2, n_real=0, gain=1e4, seed=2, feedthrough=False)
     deep = shallow_to_deep(target, bound=2.0)
     assert max(float(layer_norm(lay)) for lay in target.layers) > 20
     assert max(float(layer_norm(lay)) for lay in deep.layers) <= 2.0 * (1 + 1e-12)
+    assert rel(deep.impulse_response(length=L), recurrence_impulse(target)) < 1e-10
     width = min_shallow_width(target, bound=2.0)
-    assert 3 * width + 1 > 5 * deep.parameter_count  # entrywise: width grows like G/M², depth like log G
+    assert np.isfinite(width) and 3 * width + 1 > 100 * deep.parameter_count  # width ~ G/M², depth ~ log G
+    # With feedthrough |d| > M no norm-bounded shallow model exists at any width.
+    with_d = random_shallow_ssm(n_pairs=2, n_real=0, gain=1e4, seed=2)
+    assert abs(float(with_d.layers[0].d)) > 2.0 and min_shallow_width(with_d, bound=2.0) == np.inf
     assert min_shallow_width(target, bound=2.0, kind="spectral") == np.inf
 
 

@@ -95,3 +95,13 @@ def test_training_errors():
         init_modal(depth=1, width=1, key=jr.key(0), r_max=1.2)
     with pytest.raises(ValueError, match="kind"):
         project_modal(random_modal(0), bound=2.0, kind="max")
+
+
+def test_float32_impulse_response_close_to_float64():
+    """The trainable model runs in float32 too: same map to float32 accuracy, dtype preserved."""
+    model = random_modal(3, scale=1.0)
+    m32 = jax.tree.map(lambda x: x.astype(jnp.float32), model)
+    h32, h64 = m32.impulse_response(length=64), model.impulse_response(length=64)
+    assert h32.dtype == jnp.float32 and h64.dtype == jnp.float64
+    err = float(jnp.max(jnp.abs(h32.astype(jnp.float64) - h64)) / jnp.max(jnp.abs(h64)))
+    assert err < 1e-5

@@ -1,6 +1,6 @@
 """Depth beats norm: the norm-bounded deep construction, its depth vs the bound, and the width it replaces.
 
-[Depth] E1 in ssmlab's formalisation (docs/theory/depth-vs-width.md). Random real shallow targets with n
+[DepthWidth] E1 in ssmlab's formalisation (docs/theory/depth-vs-width.md). Random real shallow targets with n
 states (poles |λ| in [0.5, 0.99]) scaled to ℓ1 gain G are realised exactly by deep SSMs whose every layer
 has ||θ|| <= M (R3). For each target we record the depth of the literal construction (= the R4 bound),
 the depth found by the greedy search, the spec's bound formula, the largest layer norm, the impulse-

@@ -1,6 +1,6 @@
 """Deep vs wide linear SSMs trained with and without a norm bound (projected Adam) on targets of growing gain.
 
-[Depth] E2/E3 in ssmlab's formalisation (docs/theory/depth-vs-width.md). Targets: random real shallow SSMs
+[DepthWidth] E2/E3 in ssmlab's formalisation (docs/theory/depth-vs-width.md). Targets: random real shallow SSMs
 (`target_pairs` conjugate pole pairs, |λ| in [0.5, 0.99], no feedthrough) scaled to ℓ1 gain G. Models at
 roughly equal parameter count: deep (K layers of `width` conjugate-pair modes) vs shallow (one layer of
 K·width modes). Loss: relative squared error of the impulse response for t < length. E2 projects onto

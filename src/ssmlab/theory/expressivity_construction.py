@@ -1,4 +1,4 @@
-r"""Width -> depth factorisation and the norm-bounded deep construction [Depth; ssmlab R2-R4].
+r"""Width -> depth factorisation and the norm-bounded deep construction [DepthWidth; ssmlab R2-R4].
 
 A shallow SISO SSM H(z) = d + Σ_i r_i/(z - λ_i) with distinct poles factors as
 
