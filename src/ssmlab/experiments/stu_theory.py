@@ -154,8 +154,8 @@ def _decay(ks: np.ndarray, err: np.ndarray, floor: float = 1e-13) -> tuple[float
 
 
 def _plateau_ratio(ks: np.ndarray, err: np.ndarray, k0: int) -> float:
-    """err(K_max) / err(K nearest to k0): ~1 for a plateau, << 1 if the error keeps falling."""
-    i0 = int(np.argmin(np.abs(ks - k0)))
+    """err(K_max) / err(first K >= k0): ~1 for a plateau, << 1 if the error keeps falling."""
+    i0 = int(np.argmax(ks >= k0)) if np.any(ks >= k0) else len(ks) - 1
     return float(err[-1] / err[i0]) if ks[-1] > ks[i0] else float("nan")
 
 
@@ -178,6 +178,7 @@ def _claims(ks: np.ndarray, results: dict, cfg: STUTheoryConfig) -> tuple[list[C
     claims, metrics = [], {}
     for name, c in results.items():
         drop, slope, r2 = _decay(ks, c["least_squares"])
+        k0 = int(ks[ks >= cfg.plateau_from].min(initial=ks[-1]))
         p64 = _plateau_ratio(ks, c["least_squares"], cfg.plateau_from)
         p32 = _plateau_ratio(ks, c["least_squares_f32"], cfg.plateau_from)
         metrics[name] = {"decades_dropped": drop, "slope_decades_per_K": slope, "loglinear_r2": r2,
@@ -191,7 +192,7 @@ def _claims(ks: np.ndarray, results: dict, cfg: STUTheoryConfig) -> tuple[list[C
         verdict = "pass" if p64 > 0.1 else ("partial" if p32 > 0.1 else "fail")
         claims.append(Claim(f"{name}: error plateaus for K >= {cfg.plateau_from} (Fig. 4)",
                             f"plateau for K >= {cfg.plateau_from}",
-                            f"err(K={ks[-1]})/err(K≈{cfg.plateau_from}): float64 {p64:.1e}, float32 layer {p32:.1e} "
+                            f"err(K={ks[-1]})/err(K={k0}): float64 {p64:.1e}, float32 layer {p32:.1e} "
                             "(a plateau only where precision limits it)", verdict))
         tail = np.isfinite(c["spectral_tail"]) & (c["spectral_tail"] > 1e-7) & (ks >= 4)
         if tail.sum() >= 3:
