@@ -14,6 +14,7 @@ from ssmlab.theory.expressivity import (
     shallow_from_residues,
 )
 from ssmlab.theory.expressivity_construction import (
+    depth_bound_formula,
     depth_upper_bound,
     factorise,
     minimal_depth_search,
@@ -111,7 +112,7 @@ def test_minimal_depth_search_R4_random_targets():
         bound = float(rng.choice([1.5, 2.0, 4.0]))
         kind = "inf" if i % 3 else "spectral"
         target = random_shallow_ssm(n_pairs=n_pairs, n_real=n_real, gain=gain, feedthrough=bool(i % 4), seed=i)
-        found = minimal_depth_search(target, bound=bound, kind=kind)
+        found = minimal_depth_search(target, bound=bound, kind=kind, max_width=2 + 2 * (i % 2))
         assert found.depth <= depth_upper_bound(target, bound=bound, kind=kind)
         assert max(float(layer_norm(lay, kind)) for lay in found.layers) <= bound * (1 + 1e-12)
         deepest = max(deepest, found.depth)
@@ -139,6 +140,9 @@ def test_spec_bound_for_real_poles_and_zeros(seed):
 def test_spec_bound_clamp_for_small_gain():
     target = shallow_from_residues(np.array([0.5]), np.array([1e-6]), 1e-6)
     assert spec_depth_bound(target, bound=2.0) == 2  # n + 1: the unclamped formula gives 2 - 19 < 0
+    # Raw formula: gain 3 * 16 / 4 ... = log2(3 * (16/4)) = log2(12) -> ceil 3.58 = 4, plus n + 1.
+    assert depth_bound_formula(n=2, gain=3.0, pole_zero_gaps=[16.0, 1.0], bound=2.0) == 2 + 1 + 4
+    assert depth_bound_formula(n=2, gain=4.0, pole_zero_gaps=[], bound=2.0) == 2 + 1 + 2  # exact power of M
     deep = shallow_to_deep(target, bound=2.0)
     assert deep.depth == 1 and rel(deep.impulse_response(length=64), recurrence_impulse(target, 64)) < 1e-12
 

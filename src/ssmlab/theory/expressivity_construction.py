@@ -248,21 +248,30 @@ def depth_upper_bound(shallow: DeepLinearSSM, *, bound: float, kind: NormKind = 
     return max(1, len(fact.blocks) + _ceil_log(need, bound))
 
 
-def spec_depth_bound(shallow: DeepLinearSSM, *, bound: float) -> int:
-    """The spec's (R4) n + 1 + max(0, ceil(log(|κ| Π_i max(1, |λ_i-ζ_i|/M²)) / log M)), nearest pairing.
+def depth_bound_formula(*, n: int, gain: float, pole_zero_gaps, bound: float) -> int:
+    """Spec (R4): n + 1 + max(0, ceil(log(|κ| Π_i max(1, |λ_i - ζ_i|/M²)) / log M)) from its raw inputs.
 
-    The spec writes the ceiling without max(0, ·), which makes the bound negative for small |κ|
-    (e.g. κ = 1e-6, M = 2 gives n + 1 - 19); the clamp is our correction.
+    `pole_zero_gaps` are |λ_i - ζ_i| over the paired poles and zeros (unpaired poles contribute 1). The spec
+    writes the ceiling without max(0, ·), which makes the bound negative for small |κ| (κ = 1e-6, M = 2
+    gives n + 1 - 19); the clamp is our correction.
     """
     check_bound(bound)
+    if bound == 1.0:
+        raise ValueError("depth_bound_formula needs M > 1 (with M = 1 no layer can amplify).")
+    prod = abs(gain) * math.prod(max(1.0, float(g) / bound**2) for g in pole_zero_gaps)
+    return n + 1 + _ceil_log(prod, bound)
+
+
+def spec_depth_bound(shallow: DeepLinearSSM, *, bound: float) -> int:
+    """`depth_bound_formula` for a shallow model, pairing zeros with their nearest poles within each block."""
     fact = factorise(shallow)
-    prod = abs(fact.gain)
+    gaps = []
     for blk in fact.blocks:
         if blk.zeros.size:
-            for i, j in _greedy_pairs(np.abs(blk.poles[:, None] - blk.zeros[None, :])):
-                prod *= max(1.0, abs(blk.poles[i] - blk.zeros[j]) / bound**2)
+            gaps += [abs(blk.poles[i] - blk.zeros[j])
+                     for i, j in _greedy_pairs(np.abs(blk.poles[:, None] - blk.zeros[None, :]))]
     n = sum(b.poles.size for b in fact.blocks)
-    return n + 1 + _ceil_log(prod, bound)
+    return depth_bound_formula(n=n, gain=fact.gain, pole_zero_gaps=gaps, bound=bound)
 
 
 def _merge(a: Block, b: Block) -> Block:
