@@ -53,7 +53,7 @@ class LRAGeneratedConfig:
     num_filters: int = 8
     state_size: int = 32
     batch_size: int = 32
-    steps: int = 200
+    steps: int = 150
     lr: float = 3e-3
     weight_decay: float = 0.01
     eval_points: int = 4
