@@ -301,3 +301,16 @@ def test_pathfinder_without_metadata(tmp_path):
     (base / "metadata" / "0.npy").unlink()
     with pytest.raises(DataNotFoundError, match=r"no metadata files .*metadata/<k>.npy; expected text files"):
         make_task("pathfinder", data_dir=tmp_path, cache=False)
+
+
+def test_pathfinder_accepts_binary_npy_metadata(tmp_path):
+    """The original generator `np.save`s a string array of rows; it reads the same as the text form."""
+    base, images, labels = write_pathfinder(tmp_path, empty_index=None, n=4)
+    meta = base / "metadata" / "0.npy"
+    rows = np.asarray([line.split() for line in meta.read_text().splitlines()])
+    with open(meta, "wb") as f:
+        np.save(f, rows)
+    assert meta.read_bytes()[:6] == b"\x93NUMPY"
+    task = make_task("pathfinder", data_dir=tmp_path, cache=False, seed=0)
+    y = np.concatenate([task.train.y, task.validation.y, task.test.y])
+    assert sorted(y.tolist()) == sorted(labels.tolist()) and len(y) == 4

@@ -56,7 +56,7 @@ def grayscale(rgb: np.ndarray) -> np.ndarray:
 def cifar_sequences(rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB [num, 32, 32, 3] -> float32 [num, 1024, 1]: luma / 255, then (x - 122.6/255) / (61/255) [S4]."""
     g = grayscale(rgb).astype(np.float32) / 255.0
-    return ((g - np.float32(S4_MEAN)) / np.float32(S4_STD)).reshape(len(rgb), -1, 1)
+    return ((g - np.float32(S4_MEAN)) / np.float32(S4_STD)).reshape(len(rgb), g.shape[1] * g.shape[2], 1)
 
 
 @register_task("image")

@@ -1,9 +1,10 @@
 """LRA Pathfinder (32x32) and Path-X (128x128) from the released PNG trees.
 
 Layout: `pathfinder{R}/<difficulty>/imgs/<k>/sample_<i>.png` (8-bit grayscale R x R) and
-`pathfinder{R}/<difficulty>/metadata/<k>.npy`, which is *text* despite the suffix: one space-separated
-line per image, of which field 0 (image sub-directory `imgs/<k>`), field 1 (file name) and field 3
-(label 0/1) are read [LRA `pathfinder.py`; S4 `PathFinderDataset`]. Metadata files are taken in integer
+`pathfinder{R}/<difficulty>/metadata/<k>.npy`, which is *text* despite the suffix (a genuine .npy array of
+string rows, as `np.save` in the original generator writes, is accepted too): one space-separated line
+per image, of which field 0 (image sub-directory `imgs/<k>`), field 1 (file name) and field 3 (label 0/1)
+are read [LRA `pathfinder.py`; S4 `PathFinderDataset`]. Metadata files are taken in integer
 order of their stem. Pixels / 255, then (x - 0.5) / 0.5 -> [-1, 1] (S5; `center=False` keeps [0, 1] as S4's
 config does), row-major -> [R*R, 1]. Splits: a seeded 80/10/10 permutation (S4/S5 use torch's
 `random_split` with seed 42; numpy's permutation differs, so the exact split differs).
@@ -42,8 +43,8 @@ def read_metadata(root: str | os.PathLike) -> list[tuple[Path, int, Path, int]]:
                                 f"{root / 'imgs'}/<k>/sample_<i>.png.")
     rows = []
     for meta in sorted(files, key=lambda f: int(f.stem)):
-        for lineno, line in enumerate(read_text_lines(meta, "pathfinder"), start=1):
-            fields = line.split()
+        for lineno, fields in enumerate(metadata_rows(meta), start=1):
+            line = " ".join(fields)
             if not fields:
                 continue
             if len(fields) < 4 or fields[3] not in ("0", "1"):
@@ -54,6 +55,21 @@ def read_metadata(root: str | os.PathLike) -> list[tuple[Path, int, Path, int]]:
                 raise DataFormatError(f"pathfinder: {meta} line {lineno} names {png}, which does not exist.")
             rows.append((png, int(fields[3]), meta, lineno))
     return rows
+
+
+def metadata_rows(meta: Path) -> list[list[str]]:
+    """Fields of each line of one metadata file: text (the LRA release), or a real .npy string array as
+    the original generator's `np.save` writes it (rows of fields)."""
+    with open(meta, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        return [line.split() for line in read_text_lines(meta, "pathfinder")]
+    try:
+        arr = np.load(meta, allow_pickle=False)
+    except ValueError as err:
+        raise DataFormatError(f"pathfinder: {meta} is a .npy file that numpy cannot read without pickle ({err}); "
+                              f"expected text lines or a string array of rows.") from err
+    return [[str(v) for v in np.atleast_1d(row)] for row in np.atleast_2d(arr)]
 
 
 def read_png(path: Path, resolution: int) -> np.ndarray | None:
@@ -92,7 +108,7 @@ def image_sequences(images: np.ndarray, *, center: bool = True) -> np.ndarray:
     x = images.astype(np.float32) / np.float32(255.0)
     if center:
         x = (x - np.float32(0.5)) / np.float32(0.5)
-    return x.reshape(len(images), -1, 1)
+    return x.reshape(len(images), images.shape[1] * images.shape[2], 1)
 
 
 def pathfinder_task_from_dir(root: str | os.PathLike, *, resolution: int, name: str, center: bool = True,
