@@ -70,10 +70,11 @@ def test_decay_statistics():
 def test_registered_and_smoke_run(tmp_path):
     exp = registry.get("stu-theory")
     assert exp.quick.seq_len >= 256 and max(exp.full.ks) > max(exp.quick.ks)
-    cfg = STUTheoryConfig(seq_len=64, ks=(1, 2, 4, 8, 12, 16), num_train=2, num_test=1)
+    cfg = STUTheoryConfig(seq_len=64, ks=(1, 2, 4, 8, 12, 16), num_train=2, num_test=1, systems=("symmetric",))
     res = run(cfg, tmp_path)
     assert (tmp_path / "stu_error_vs_k.png").stat().st_size > 1000
-    data = np.load(tmp_path / "stu_error_vs_k.npz")
+    with np.load(tmp_path / "stu_error_vs_k.npz") as f:
+        data = dict(f)
     assert data["symmetric_least_squares"].shape == (6,)
     for claim in res.claims:
         assert claim.verdict in ("pass", "fail", "partial", "info")
@@ -84,6 +85,19 @@ def test_registered_and_smoke_run(tmp_path):
         claim = next(c for c in res.claims if c.claim.startswith(f"{name}: STU error decays"))
         assert claim.verdict == expected
     assert res.metrics["symmetric"]["least_squares"][0] > 10 * res.metrics["symmetric"]["least_squares"][-1]
+    assert data["symmetric_hankel_l_least_squares"].shape == (6,)  # Theorem B.1 curve (one Z_L bank)
+
+
+def test_hankel_l_construction_with_all_filters_reproduces_the_lds():
+    L = 24
+    lds = make_system("symmetric", STUTheoryConfig(seq_len=L), 5)
+    sigma, phi = cached_spectral_filters(seq_len=L, num_filters=L, kind="hankel_l")
+    u = np.random.default_rng(2).standard_normal((2, L, 1))
+    y = simulate_batch(lds, u)
+    layer = STU(d_in=1, seq_len=L, num_filters=L, kind="hankel_l", dtype=jnp.float64, key=jr.key(0))
+    m_u, m_plus, m_minus = construction_weights(lds, sigma, phi, L, kind="hankel_l")
+    assert m_minus is None
+    assert _rel_err(_layer_with(layer, m_u, m_plus, None, L), u, y) < 1e-8
 
 
 def test_bad_config_raises(tmp_path):

@@ -50,6 +50,7 @@ class STUTheoryConfig:
     num_train: int = 8
     num_test: int = 4
     plateau_from: int = 15
+    hankel_l: bool = True
     seed: int = 0
     use_cache: bool = True
 
@@ -63,16 +64,23 @@ def make_system(name: str, cfg: STUTheoryConfig, seed: int) -> LDS:
     raise ValueError(f"systems entries must be 'symmetric' or 'paper'; got {name!r}.")
 
 
-def construction_weights(lds: LDS, sigma: np.ndarray, phi: np.ndarray, k: int):
-    """(m_u [3, d_in, d_out], m_plus, m_minus [K, d_in, d_out]) of the Theorem 3.1 construction (spec §6)."""
+def construction_weights(lds: LDS, sigma: np.ndarray, phi: np.ndarray, k: int, *, kind: str = "hankel"):
+    """(m_u [3, d_in, d_out], m_plus, m_minus [K, d_in, d_out] or None) of the construction (spec §6).
+
+    kind "hankel": Theorem 3.1, two branches. kind "hankel_l": Theorem B.1, one bank of Z_L filters,
+    M_k = σ_k^{-1/4} Σ_l ⟨μ_L(α_l), φ_k⟩ C v_l v_lᵀ B with μ_L(α)(j) = (α²-1)α^j.
+    """
     alpha, v = np.linalg.eigh(lds.a)
     b, c, d = lds.b, lds.c, lds.d
     m_u = np.stack([(c @ b + d).T, (c @ lds.a @ b).T, -d.T])
     lags = np.arange(phi.shape[0])
-    mu = (np.abs(alpha)[:, None] - 1.0) * np.abs(alpha)[:, None] ** lags[None, :]  # μ(|α_l|) [N, L]
-    proj = mu @ phi[:, :k] * (1.0 + np.abs(alpha))[:, None]  # [N, K]
     modes = np.einsum("ol,il->lio", c @ v, (v.T @ b).T)  # C v_l v_lᵀ B, transposed: [N, d_in, d_out]
     scale = np.where(sigma[:k] > 0, np.maximum(sigma[:k], 1e-300) ** -0.25, 0.0)  # clamped σ = 0: drop
+    if kind == "hankel_l":
+        mu_l = (alpha[:, None] ** 2 - 1.0) * alpha[:, None] ** lags[None, :]
+        return m_u, np.einsum("lk,lio->kio", mu_l @ phi[:, :k], modes) * scale[:, None, None], None
+    mu = (np.abs(alpha)[:, None] - 1.0) * np.abs(alpha)[:, None] ** lags[None, :]  # μ(|α_l|) [N, L]
+    proj = mu @ phi[:, :k] * (1.0 + np.abs(alpha))[:, None]  # [N, K]
     pos = (alpha >= 0).astype(np.float64)
     m_plus = np.einsum("lk,l,lio->kio", proj, pos, modes) * scale[:, None, None]
     m_minus = np.einsum("lk,l,lio->kio", proj, 1.0 - pos, modes) * scale[:, None, None]
@@ -89,9 +97,9 @@ def _design(us: np.ndarray, kernels: np.ndarray) -> np.ndarray:
     return np.concatenate([taps, conv], axis=2)
 
 
-def least_squares_weights(x: np.ndarray, ys: np.ndarray, k: int, k_max: int):
+def least_squares_weights(x: np.ndarray, ys: np.ndarray, k: int, k_max: int, *, branches: int = 2):
     """Fit y_t - y_{t-2} on taps and the first k filters of each branch; unpack to layer-shaped weights."""
-    cols = list(range(K_U)) + [K_U + j for j in range(k)] + [K_U + k_max + j for j in range(k)]
+    cols = list(range(K_U)) + [K_U + b * k_max + j for b in range(branches) for j in range(k)]
     d_in = x.shape[-1]
     a = x[:, :, cols, :].reshape(-1, len(cols) * d_in)
     target = (ys - np.pad(ys, ((0, 0), (2, 0), (0, 0)))[:, : ys.shape[1]]).reshape(-1, ys.shape[2])
@@ -99,14 +107,17 @@ def least_squares_weights(x: np.ndarray, ys: np.ndarray, k: int, k_max: int):
     norms = np.where(norms > 1e-12 * norms.max(), norms, np.inf)  # filters with σ clamped to 0: weight 0
     w = np.linalg.lstsq(a / norms[None, :], target, rcond=None)[0] / norms[:, None]
     w = w.reshape(len(cols), d_in, -1)
-    return w[:K_U], w[K_U : K_U + k], w[K_U + k :]
+    return w[:K_U], w[K_U : K_U + k], (w[K_U + k :] if branches == 2 else None)
 
 
 def _layer_with(layer: STU, m_u, m_plus, m_minus, k_max: int) -> STU:
     dt = layer.m_phi_plus.dtype
     pad = ((0, k_max - m_plus.shape[0]), (0, 0), (0, 0))  # unused filters get zero weight: exactly a K-filter STU
-    new = (jnp.asarray(m_u, dt), jnp.asarray(np.pad(m_plus, pad), dt), jnp.asarray(np.pad(m_minus, pad), dt))
-    return eqx.tree_at(lambda m: (m.m_u, m.m_phi_plus, m.m_phi_minus), layer, new)
+    layer = eqx.tree_at(lambda m: (m.m_u, m.m_phi_plus), layer,
+                        (jnp.asarray(m_u, dt), jnp.asarray(np.pad(m_plus, pad), dt)))
+    if m_minus is None:
+        return layer
+    return eqx.tree_at(lambda m: m.m_phi_minus, layer, jnp.asarray(np.pad(m_minus, pad), dt))
 
 
 _apply = eqx.filter_jit(lambda layer, us: jax.vmap(layer)(us))
@@ -117,27 +128,41 @@ def _rel_err(layer: STU, us: np.ndarray, ys: np.ndarray) -> float:
     return float(np.abs(out - ys).max() / np.abs(ys).max())
 
 
-def _system_curves(name: str, cfg: STUTheoryConfig, sigma, phi, key_seed: int) -> dict[str, np.ndarray]:
-    lds = make_system(name, cfg, cfg.seed + key_seed)
+def _kind_curves(kind: str, lds: LDS, cfg: STUTheoryConfig, data, with_f32: bool) -> dict[str, np.ndarray]:
+    """Error vs K of the construction and of least squares (and of the fit in a float32 layer)."""
+    u_tr, y_tr, u_te, y_te = data
     k_max = max(cfg.ks)
-    rng = np.random.default_rng(cfg.seed + 100 + key_seed)
-    u_tr = rng.standard_normal((cfg.num_train, cfg.seq_len, lds.d_in))
-    u_te = rng.standard_normal((cfg.num_test, cfg.seq_len, lds.d_in))
-    y_tr, y_te = simulate_batch(lds, u_tr, readout=cfg.readout), simulate_batch(lds, u_te, readout=cfg.readout)
-    x_tr = _design(u_tr, stu_kernels(sigma, phi, filter_delay=DELAY, branches="both"))
+    sigma, phi = cached_spectral_filters(seq_len=cfg.seq_len, num_filters=k_max, kind=kind, use_cache=cfg.use_cache)
+    branches = "both" if kind == "hankel" else "plus"
+    x_tr = _design(u_tr, stu_kernels(sigma, phi, filter_delay=DELAY, branches=branches))
     kw = dict(d_in=lds.d_in, d_out=lds.d_out, seq_len=cfg.seq_len, num_filters=k_max, preset="paper_eq4",
-              use_cache=cfg.use_cache, key=jr.key(0))
-    layer64, layer32 = STU(dtype=jnp.float64, **kw), STU(dtype=jnp.float32, **kw)
+              kind=kind, branches=branches, use_cache=cfg.use_cache, key=jr.key(0))
+    layer64 = STU(dtype=jnp.float64, **kw)
+    layer32 = STU(dtype=jnp.float32, **kw) if with_f32 else None
     curves = {k: np.full(len(cfg.ks), np.nan) for k in ("construction", "least_squares", "least_squares_f32")}
     for i, k in enumerate(cfg.ks):
         if cfg.readout == "post":
-            w = construction_weights(lds, sigma, phi, k)
+            w = construction_weights(lds, sigma, phi, k, kind=kind)
             curves["construction"][i] = _rel_err(_layer_with(layer64, *w, k_max), u_te, y_te)
-        w = least_squares_weights(x_tr, y_tr, k, k_max)
+        w = least_squares_weights(x_tr, y_tr, k, k_max, branches=2 if branches == "both" else 1)
         curves["least_squares"][i] = _rel_err(_layer_with(layer64, *w, k_max), u_te, y_te)
-        curves["least_squares_f32"][i] = _rel_err(_layer_with(layer32, *w, k_max), u_te, y_te)
+        if layer32 is not None:
+            curves["least_squares_f32"][i] = _rel_err(_layer_with(layer32, *w, k_max), u_te, y_te)
     # ∫‖μ(α) - P_K μ(α)‖² dα = Σ_{k>K} σ_k, so the per-α projection error scales like sqrt(σ_{K+1}).
     curves["spectral_tail"] = np.array([np.sqrt(sigma[k] / sigma[0]) if k < sigma.size else np.nan for k in cfg.ks])
+    return curves
+
+
+def _system_curves(name: str, cfg: STUTheoryConfig, key_seed: int) -> dict[str, np.ndarray]:
+    lds = make_system(name, cfg, cfg.seed + key_seed)
+    rng = np.random.default_rng(cfg.seed + 100 + key_seed)
+    u_tr = rng.standard_normal((cfg.num_train, cfg.seq_len, lds.d_in))
+    u_te = rng.standard_normal((cfg.num_test, cfg.seq_len, lds.d_in))
+    data = (u_tr, simulate_batch(lds, u_tr, readout=cfg.readout), u_te, simulate_batch(lds, u_te, readout=cfg.readout))
+    curves = _kind_curves("hankel", lds, cfg, data, with_f32=True)
+    if cfg.hankel_l:
+        curves.update({f"hankel_l_{k}": v for k, v in _kind_curves("hankel_l", lds, cfg, data, False).items()
+                       if k in ("construction", "least_squares")})
     return curves
 
 
@@ -162,10 +187,12 @@ def _plateau_ratio(ks: np.ndarray, err: np.ndarray, k0: int) -> float:
 def _plot(ks: np.ndarray, results: dict, cfg: STUTheoryConfig, out_dir: Path) -> Path:
     fig, axes = new_figure(len(results))
     styles = {"construction": ("o-", "construction (f64)"), "least_squares": ("s-", "least squares (f64)"),
-              "least_squares_f32": ("^--", "least squares, float32 layer"), "spectral_tail": (":", "sqrt(σ_{K+1}/σ_1)")}
+              "least_squares_f32": ("^--", "least squares, float32 layer"), "spectral_tail": (":", "sqrt(σ_{K+1}/σ_1)"),
+              "hankel_l_construction": ("x-", "Z_L construction (f64)"),
+              "hankel_l_least_squares": ("d-", "Z_L least squares (f64)")}
     for ax, (name, curves) in zip(axes[0], results.items(), strict=True):
         for key, (style, label) in styles.items():
-            if np.any(np.isfinite(curves[key])):
+            if key in curves and np.any(np.isfinite(curves[key])):
                 ax.semilogy(ks, np.maximum(curves[key], 1e-18), style, label=label, ms=4)
         ax.set(title=f"{name} LDS, L = {cfg.seq_len}", xlabel="K (filters per branch)",
                ylabel="max |ŷ - y| / max |y| (test)")
@@ -203,6 +230,8 @@ def _claims(ks: np.ndarray, results: dict, cfg: STUTheoryConfig) -> tuple[list[C
                                 "error bounded via the tail of Z's spectrum",
                                 f"err_LS / sqrt(σ_(K+1)/σ_1) stays within {spread:.1f} decades for K >= 4 while the "
                                 f"error itself spans {drop:.1f}", "info"))
+        if "hankel_l_least_squares" in c:
+            claims.append(_hankel_l_claim(name, ks, c, metrics[name]))
         if cfg.readout == "post":
             both = np.isfinite(c["construction"]) & (ks >= 4)
             gap = float(np.max(c["least_squares"][both] / np.maximum(c["construction"][both], 1e-300)))
@@ -214,6 +243,24 @@ def _claims(ks: np.ndarray, results: dict, cfg: STUTheoryConfig) -> tuple[list[C
     return claims, metrics
 
 
+def _first_k_below(ks: np.ndarray, err: np.ndarray, threshold: float) -> int | None:
+    hit = np.flatnonzero(err <= threshold)
+    return int(ks[hit[0]]) if hit.size else None
+
+
+def _hankel_l_claim(name: str, ks: np.ndarray, c: dict, metrics: dict) -> Claim:
+    """Theorem B.1: one Z_L bank also decays exponentially; compare the K it needs with Z's two branches."""
+    drop, slope, r2 = _decay(ks, c["hankel_l_least_squares"])
+    thr = 1e-5
+    k_z, k_zl = _first_k_below(ks, c["least_squares"], thr), _first_k_below(ks, c["hankel_l_least_squares"], thr)
+    metrics.update({"hankel_l_decades_dropped": drop, "hankel_l_slope": slope, "hankel_l_r2": r2,
+                    "k_to_1e-5_hankel": k_z, "k_to_1e-5_hankel_l": k_zl})
+    ok = drop >= 3 and slope < 0 and r2 >= 0.8
+    return Claim(f"{name}: one Z_L filter bank also decays exponentially (Thm B.1)", "exponential decay in K",
+                 f"{drop:.1f} decades, slope {slope:.2f}/filter, R² {r2:.2f}; K to reach {thr:g}: Z (2 banks of K) "
+                 f"{k_z or f'> {ks[-1]}'}, Z_L (1 bank) {k_zl or f'> {ks[-1]}'}", "pass" if ok else "fail")
+
+
 def run(cfg: STUTheoryConfig, out_dir: Path) -> Result:
     """Fit the STU to random marginally-stable symmetric LDSs for each K; plot and judge the decay."""
     if not cfg.ks or min(cfg.ks) < 1 or max(cfg.ks) > cfg.seq_len or list(cfg.ks) != sorted(set(cfg.ks)):
@@ -222,10 +269,8 @@ def run(cfg: STUTheoryConfig, out_dir: Path) -> Result:
         raise ValueError(f"readout must be 'post' or 'pre'; got {cfg.readout!r}.")
     ks = np.asarray(cfg.ks)
     with jax.enable_x64(True):
-        sigma, phi = cached_spectral_filters(seq_len=cfg.seq_len, num_filters=max(cfg.ks), kind="hankel",
-                                             use_cache=cfg.use_cache)
-        results = {name: _system_curves(name, cfg, sigma, phi, i) for i, name in enumerate(cfg.systems)}
-    np.savez(out_dir / "stu_error_vs_k.npz", ks=ks, sigma=sigma,
+        results = {name: _system_curves(name, cfg, i) for i, name in enumerate(cfg.systems)}
+    np.savez(out_dir / "stu_error_vs_k.npz", ks=ks,
              **{f"{s}_{k}": v for s, c in results.items() for k, v in c.items()})
     fig = _plot(ks, results, cfg, out_dir)
     claims, metrics = _claims(ks, results, cfg)
