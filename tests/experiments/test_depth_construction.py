@@ -23,5 +23,7 @@ def test_depth_construction_small(tmp_path):
     assert metrics["max_rel_err"] < 1e-10
     slope_err = max(abs(s - 1) for s in metrics["slopes_times_log10M"].values())
     assert verdicts[1] == ("pass" if slope_err <= 0.15 else "partial" if slope_err <= 0.4 else "fail")
-    assert verdicts[2] == ("pass" if metrics["found_above_bound"] == 0 else "fail")
+    assert verdicts[2] == ("pass" if metrics["found_above_bound"] == metrics["found_below_lower_bound"] == 0
+                           else "fail")
+    assert np.all(rows["lower_bound"] <= rows["found_depth"])
     assert math.isfinite(metrics["param_ratio_at_max_gain"]) and metrics["param_ratio_at_max_gain"] > 1
