@@ -71,3 +71,18 @@ def test_sharded_epoch_sees_each_example_once(tmp_path):
             assert batch["x"].shape[1:] == (16,)
             seen.extend(batch["x"][:, :2].tolist())
     assert sorted(map(tuple, seen)) == sorted(map(tuple, task.train.x[:, :2].tolist()))
+
+
+def test_tokenizers():
+    from ssmlab.data.lra.tokenizers import byte_ids, char_ids, char_vocabulary, listops_ids, pad_sequences
+
+    assert listops_ids("( ( [SM 1 ) 2 ) ]") == [16, 4, 5, 17, 2]
+    with pytest.raises(KeyError):
+        listops_ids("( [AVG 1 ) ]")
+    np.testing.assert_array_equal(byte_ids("aé", max_length=2), [ord("a") + 1, 0xC3 + 1])  # cut mid-character
+    vocab = char_vocabulary(["abba", "cab"], min_freq=2)
+    assert vocab == {"a": 3, "b": 4}  # c (count 1) dropped; a (3) before b (3) by code point
+    np.testing.assert_array_equal(char_ids("abcx", vocab, max_length=4), [3, 4, 1, 2])  # unknown -> 1, then <eos>
+    with pytest.raises(ValueError, match="min_freq"):
+        char_vocabulary(["a"], min_freq=0)
+    np.testing.assert_array_equal(pad_sequences([[1, 2], [3]], length=3, what="t"), [[1, 2, 0], [3, 0, 0]])
