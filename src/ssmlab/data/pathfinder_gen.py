@@ -128,27 +128,30 @@ class _Canvas:
 
 
 @functools.lru_cache(maxsize=8)
-def _turn_weights(continuity: float) -> np.ndarray:
-    """cos^2(min(continuity * |d|, pi / 2)) over the turn grid [snakes2]."""
-    return np.cos(np.minimum(continuity * np.abs(TURNS), np.pi / 2)) ** 2
+def _turn_table(continuity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Turns d with nonzero weight cos^2(min(continuity * |d|, pi / 2)) [snakes2], their weights, cos d, sin d.
+
+    Zero-weight turns can never be drawn, so dropping them changes nothing but the work."""
+    w = np.cos(np.minimum(continuity * np.abs(TURNS), np.pi / 2)) ** 2
+    keep = w > 1e-12
+    return TURNS[keep], w[keep], _TURN_COS[keep], _TURN_SIN[keep]
 
 
 def _next_paddle(rng, canvas: _Canvas, last: tuple) -> tuple | None:
     """The next paddle after `last` = (a, b, angle), turn weighted by cos^2(min(continuity |d|, pi/2)), or None."""
     cfg = canvas.cfg
     a_prev, _, th = last
-    start = a_prev + (cfg.paddle_length + 2 * cfg.margin) * np.array([np.cos(th), np.sin(th)])
     c, s = np.cos(th), np.sin(th)
+    start = a_prev + (cfg.paddle_length + 2 * cfg.margin) * np.array([c, s])
+    turns, w0, tc, ts = _turn_table(cfg.continuity)
     # Directions th + d for every turn d, by the angle-sum rule.
-    dirs = np.stack([c * _TURN_COS - s * _TURN_SIN, s * _TURN_COS + c * _TURN_SIN], axis=1)
+    dirs = np.stack([c * tc - s * ts, s * tc + c * ts], axis=1)
     ends = start[None, :] + cfg.paddle_length * dirs
-    w = _turn_weights(cfg.continuity)
-    w = np.where(w > 1e-12, w, 0.0) * canvas.free(start, ends)
-    cdf = np.cumsum(w)
+    cdf = np.cumsum(w0 * canvas.free(start, ends))
     if cdf[-1] <= 0:
         return None
     j = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
-    return start, ends[j], th + TURNS[j]
+    return start, ends[j], th + turns[j]
 
 
 def _grow(rng, canvas: _Canvas, point: np.ndarray, length: int, backtracks: int = 30) -> list | None:
