@@ -67,16 +67,18 @@ def test_vmapped_sweep_equals_independent_optax_adam():
     params, static, losses, held = T.train_sweep(models, sweep, data, steps=10, chunk=5)
     assert losses.shape == (10, 2) and held.shape == (0, 2)
     chunks = [data(c) for c in range(2)]
+    opt = optax.inject_hyperparams(optax.adam)(learning_rate=1.0)  # lr set per run below; one compile
+
+    @eqx.filter_jit
+    def step(model, state, x, y):
+        loss, g = eqx.filter_value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
+        upd, state = opt.update(g, state)
+        return eqx.apply_updates(model, upd), state, loss
+
     for r in range(sweep.num_runs):
-        model, opt = models[r], optax.adam(float(sweep.learning_rates[r]))
+        model = models[r]
         state = opt.init(eqx.filter(model, eqx.is_inexact_array))
-
-        @eqx.filter_jit
-        def step(model, state, x, y, opt=opt):
-            loss, g = eqx.filter_value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
-            upd, state = opt.update(g, state)
-            return eqx.apply_updates(model, upd), state, loss
-
+        state.hyperparams["learning_rate"] = jnp.asarray(sweep.learning_rates[r])
         ref_losses = []
         for xs, ys in chunks:
             for t in range(5):
