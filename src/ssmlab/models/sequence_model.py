@@ -1,0 +1,189 @@
+r"""Stacked sequence model: encoder → depth × residual block → pooling → decoder.
+
+One block (pre-norm, as in the LRU paper's Fig. 1 and the S5 / minimal-LRU code):
+
+    z = x;  x = norm(x);  x = layer(x);  x = dropout(GELU(x));  x = mix(x);  x = dropout(x);  x = z + x
+
+(post-norm moves `norm` after the residual sum). `layer` is any registered sequence layer
+("linear_ssm", "lru", "s4d", "stu", ...). Mixing: "glu" W₁x ⊙ σ(W₂x) (full GLU, LRU paper),
+"half_glu" x ⊙ σ(Wx) (S5 default), "mlp" W₂ GELU(W₁x). Norms: "layer" (per time step) or
+"batch" (statistics over batch and time, as on LRA). BatchNorm needs a named batch axis, so a
+batch goes through `apply_batch`, which vmaps with axis_name "batch" and threads the
+`eqx.nn.State` of the running statistics. Encoder: Linear for real inputs [L, d_in], Embedding
+for token inputs [L]. Pooling: "mean" or "last" over time (then one decoder output), or "none"
+(sequence to sequence).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, PRNGKeyArray
+
+from ..layers.base import AbstractSequenceLayer, make_layer
+
+NORMS = ("layer", "batch")
+MIXINGS = ("glu", "half_glu", "mlp")
+POOLINGS = ("mean", "last", "none")
+INPUT_KINDS = ("real", "tokens")
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}; got {value!r}.")
+
+
+class Dropout(eqx.Module):
+    """Inverted dropout x ⊙ m / (1 - p), m ~ Bernoulli(1 - p); identity at inference or without a key.
+
+    `p` is a static field, so it is never a pytree leaf (and never reaches an optimiser or a checkpoint).
+    """
+
+    p: float = eqx.field(static=True)
+
+    def __call__(self, x: Array, *, key: PRNGKeyArray | None, inference: bool) -> Array:
+        """Apply dropout to x (any shape)."""
+        if inference or key is None or self.p == 0.0:
+            return x
+        keep = jr.bernoulli(key, 1.0 - self.p, x.shape)
+        return jnp.where(keep, x / (1.0 - self.p), jnp.zeros_like(x))
+
+
+class Mixing(eqx.Module):
+    """Channel mixing after the sequence layer: GLU, half-GLU or a two-layer MLP."""
+
+    w1: eqx.nn.Linear
+    w2: eqx.nn.Linear | None
+    kind: str = eqx.field(static=True)
+
+    def __init__(self, *, d_model: int, kind: str, key: PRNGKeyArray):
+        """Build the mixing weights for width `d_model`."""
+        _choice("mixing", kind, MIXINGS)
+        k1, k2 = jr.split(key)
+        self.kind = kind
+        if kind == "half_glu":
+            self.w1, self.w2 = eqx.nn.Linear(d_model, d_model, key=k1), None
+        elif kind == "glu":
+            self.w1, self.w2 = eqx.nn.Linear(d_model, 2 * d_model, key=k1), None
+        else:
+            self.w1, self.w2 = eqx.nn.Linear(d_model, 2 * d_model, key=k1), eqx.nn.Linear(2 * d_model, d_model, key=k2)
+
+    def __call__(self, x: Array) -> Array:
+        """Mix channels of one time step [H] -> [H]."""
+        if self.kind == "half_glu":
+            return x * jax.nn.sigmoid(self.w1(x))
+        if self.kind == "glu":
+            return jax.nn.glu(self.w1(x))
+        return self.w2(jax.nn.gelu(self.w1(x)))
+
+
+class Block(eqx.Module):
+    """Residual block: norm → sequence layer → GELU → dropout → mixing → dropout → + skip."""
+
+    norm: eqx.nn.LayerNorm | eqx.nn.BatchNorm
+    layer: AbstractSequenceLayer
+    mix: Mixing
+    dropout: Dropout
+    prenorm: bool = eqx.field(static=True)
+
+    def __init__(self, *, layer: AbstractSequenceLayer, d_model: int, norm: str, mixing: str, dropout: float,
+                 prenorm: bool, bn_momentum: float = 0.9, key: PRNGKeyArray):
+        """Wrap `layer` (width `d_model`) in norm, mixing, dropout and a residual connection."""
+        _choice("norm", norm, NORMS)
+        self.norm = (eqx.nn.LayerNorm(d_model) if norm == "layer"
+                     else eqx.nn.BatchNorm(d_model, axis_name=("batch", "time"), momentum=bn_momentum, mode="ema"))
+        self.layer = layer
+        self.mix = Mixing(d_model=d_model, kind=mixing, key=key)
+        self.dropout = Dropout(dropout)
+        self.prenorm = prenorm
+
+    def _norm(self, x, state, inference):
+        if isinstance(self.norm, eqx.nn.LayerNorm):
+            return jax.vmap(self.norm)(x), state
+        return jax.vmap(lambda xt, st: self.norm(xt, st, inference=inference), in_axes=(0, None),
+                        out_axes=(0, None), axis_name="time")(x, state)
+
+    def __call__(self, x: Array, state: eqx.nn.State, *, key: PRNGKeyArray | None, inference: bool):
+        """Apply the block to one sequence [L, H]; returns (output [L, H], state)."""
+        k1, k2 = (None, None) if key is None else jr.split(key)
+        z = x
+        if self.prenorm:
+            x, state = self._norm(x, state, inference)
+        x = self.layer(x)
+        x = self.dropout(jax.nn.gelu(x), key=k1, inference=inference or key is None)
+        x = self.dropout(jax.vmap(self.mix)(x), key=k2, inference=inference or key is None)
+        x = z + x
+        if not self.prenorm:
+            x, state = self._norm(x, state, inference)
+        return x, state
+
+
+class SequenceModel(eqx.Module):
+    """encoder → depth × Block(any registered layer) → pooling → decoder, on one sequence."""
+
+    encoder: eqx.nn.Linear | eqx.nn.Embedding
+    blocks: tuple[Block, ...]
+    decoder: eqx.nn.Linear
+    input_kind: str = eqx.field(static=True)
+    pooling: str = eqx.field(static=True)
+
+    def __init__(self, *, layer: str, d_model: int, depth: int, d_out: int, seq_len: int, input_kind: str = "real",
+                 d_in: int = 1, vocab_size: int = 0, norm: str = "layer", prenorm: bool = True,
+                 mixing: str = "glu", dropout: float = 0.0, pooling: str = "mean", bn_momentum: float = 0.9,
+                 layer_options: dict | None = None, key: PRNGKeyArray):
+        """Build the stack; `layer_options` go to the layer factory (e.g. state_size, r_min)."""
+        _choice("input_kind", input_kind, INPUT_KINDS)
+        _choice("pooling", pooling, POOLINGS)
+        if depth < 1 or d_model < 1 or d_out < 1 or seq_len < 1:
+            raise ValueError(f"depth, d_model, d_out and seq_len must be >= 1; got {depth}, {d_model}, {d_out}, "
+                             f"{seq_len}.")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
+        if input_kind == "tokens" and vocab_size < 1:
+            raise ValueError("token inputs need vocab_size >= 1 (the embedding size); pass vocab_size=.")
+        k_enc, k_dec, *k_blocks = jr.split(key, 2 + 2 * depth)
+        self.encoder = (eqx.nn.Linear(d_in, d_model, key=k_enc) if input_kind == "real"
+                        else eqx.nn.Embedding(vocab_size, d_model, key=k_enc))
+        self.blocks = tuple(
+            Block(layer=make_layer(layer, d_model=d_model, seq_len=seq_len, key=k_blocks[2 * i],
+                                   **(layer_options or {})),
+                  d_model=d_model, norm=norm, mixing=mixing, dropout=dropout, prenorm=prenorm,
+                  bn_momentum=bn_momentum, key=k_blocks[2 * i + 1])
+            for i in range(depth))
+        self.decoder = eqx.nn.Linear(d_model, d_out, key=k_dec)
+        self.input_kind = input_kind
+        self.pooling = pooling
+
+    def __call__(self, x: Array, state: eqx.nn.State, *, key: PRNGKeyArray | None = None, inference: bool = False):
+        """One sequence ([L, d_in] real or [L] tokens) -> (outputs [d_out] or [L, d_out], state)."""
+        if self.input_kind == "real" and (x.ndim != 2 or x.shape[0] == 0):
+            raise ValueError(f"real inputs must have shape [L, d_in]; got {tuple(x.shape)}. "
+                             "Use apply_batch for batches.")
+        if self.input_kind == "tokens" and x.ndim != 1:
+            raise ValueError(f"token inputs must have shape [L]; got {tuple(x.shape)}. Use apply_batch for batches.")
+        h = jax.vmap(self.encoder)(x)
+        keys = [None] * len(self.blocks) if key is None else list(jr.split(key, len(self.blocks)))
+        for block, k in zip(self.blocks, keys, strict=True):
+            h, state = block(h, state, key=k, inference=inference)
+        if self.pooling == "mean":
+            return self.decoder(jnp.mean(h, axis=0)), state
+        if self.pooling == "last":
+            return self.decoder(h[-1]), state
+        return jax.vmap(self.decoder)(h), state
+
+
+def apply_batch(model: SequenceModel, state: eqx.nn.State, x: Array, *, key: PRNGKeyArray | None = None,
+                inference: bool = False):
+    """Apply `model` to a batch x [B, ...] with one dropout key per example; returns (outputs, state)."""
+    keys = None if key is None else jr.split(key, x.shape[0])
+    fn = jax.vmap(lambda xi, ki, st: model(xi, st, key=ki, inference=inference), in_axes=(0, 0 if keys is not None
+                  else None, None), out_axes=(0, None), axis_name="batch")
+    return fn(x, keys, state)
+
+
+def make_model(*, layer: str, d_model: int, depth: int, d_out: int, seq_len: int, key: PRNGKeyArray, **kw):
+    """(model, state): a `SequenceModel` and its initial norm state (empty for LayerNorm)."""
+    return eqx.nn.make_with_state(SequenceModel)(layer=layer, d_model=d_model, depth=depth, d_out=d_out,
+                                                  seq_len=seq_len, key=key, **kw)

@@ -1,0 +1,257 @@
+"""Train and evaluate a `SequenceModel` on a registered task, with checkpoints and resumption.
+
+Run layout (`out_dir`): `config.json` (the frozen config, its hash, versions and devices),
+`metrics.jsonl` (step records: loss, accuracy, learning rate, throughput; epoch records: train
+and test loss/accuracy), `checkpoint.npz` (latest, atomic), `best.npz` (best evaluation
+accuracy) and `summary.json`.
+
+Determinism: the batch order depends only on (seed, epoch) and the dropout key of step s is
+fold_in(key(seed), s), so the run position is (step, epoch, batch index) and a run resumed
+from a checkpoint repeats exactly the steps an uninterrupted run would take.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+
+from ..data.dataset import ArrayDataset, Task, make_task
+from ..models.sequence_model import apply_batch, make_model
+from . import parallel
+from .checkpoint import load_checkpoint, read_header, save_checkpoint
+from .config import TrainConfig, config_dict, config_hash, parse_options
+from .metrics import MetricsLog, classification_loss, correct_count
+from .optim import count_parameters, make_optimizer, trainable
+from .progress_bar import TrainProgress
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """Final model and norm state, per-epoch history and summary numbers of a run."""
+
+    model: Any
+    state: Any
+    history: list[dict]
+    summary: dict
+    out_dir: Path
+    finished: bool
+
+
+def build_model(cfg: TrainConfig, task: Task, key) -> tuple[Any, Any]:
+    """(model, norm state) for `task` with the architecture in `cfg`."""
+    options = parse_options("layer_options", cfg.layer_options)
+    if cfg.state_size > 0:
+        options.setdefault("state_size", cfg.state_size)
+    pooling = task.pooling if cfg.pooling == "task" else cfg.pooling
+    d_out = task.num_classes if task.num_classes > 0 else task.input_dim
+    return make_model(layer=cfg.model, d_model=cfg.d_model, depth=cfg.depth, d_out=d_out, seq_len=task.seq_len,
+                      input_kind=task.input_kind, d_in=task.input_dim, vocab_size=task.vocab_size, norm=cfg.norm,
+                      prenorm=cfg.prenorm, mixing=cfg.mixing, dropout=cfg.dropout, pooling=pooling,
+                      layer_options=options, key=key)
+
+
+def _make_steps(optimizer: optax.GradientTransformation):
+    @eqx.filter_jit
+    def train_step(model, state, opt_state, x, y, key):
+        diff, static = eqx.partition(model, trainable(model))
+
+        def loss_fn(diff_, state_):
+            logits, new_state = apply_batch(eqx.combine(diff_, static), state_, x, key=key)
+            return classification_loss(logits, y), (new_state, correct_count(logits, y) / y.shape[0])
+
+        (loss, (state, acc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(diff, state)
+        updates, opt_state = optimizer.update(grads, opt_state, diff)
+        model = eqx.combine(optax.apply_updates(diff, updates), static)
+        return model, state, opt_state, loss, acc
+
+    @eqx.filter_jit
+    def eval_step(model, state, x, y, w):
+        logits, _ = apply_batch(model, state, x, inference=True)
+        return classification_loss(logits, y, w) * jnp.sum(w), correct_count(logits, y, w), jnp.sum(w)
+
+    return train_step, eval_step
+
+
+def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh) -> dict[str, float]:
+    """Loss and accuracy over a whole dataset (last batch padded with zero-weight examples)."""
+    shard, num_shards = parallel.local_shard()
+    totals = np.zeros(3)
+    for batch in data.batches(batch_size, shuffle=False, drop_last=False, shard_index=shard, num_shards=num_shards):
+        n = len(batch["y"])
+        pad = batch_size - n
+        w = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+        padded = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)]) for k, v in batch.items()}
+        padded["w"] = w
+        g = parallel.global_batch(padded, mesh)
+        totals += np.array([float(v) for v in eval_step(model, state, g["x"], g["y"], g["w"])])
+    return {"loss": float(totals[0] / max(totals[2], 1.0)), "accuracy": float(totals[1] / max(totals[2], 1.0))}
+
+
+def _write_config(out_dir: Path, cfg: TrainConfig) -> None:
+    from .. import __version__
+
+    env = {"ssmlab": __version__, "jax": jax.__version__, "backend": jax.default_backend(),
+           "devices": [str(d) for d in jax.devices()], "process_count": jax.process_count()}
+    record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": env}
+    tmp = out_dir / "config.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    tmp.replace(out_dir / "config.json")
+
+
+def _batch_size(cfg: TrainConfig, mesh) -> int:
+    parallel.check_batch_size(cfg.batch_size, mesh)
+    _, num_shards = parallel.local_shard()
+    return cfg.batch_size // num_shards
+
+
+class _Run:
+    """Mutable state of one training run (model, optimiser, position, history)."""
+
+    def __init__(self, cfg: TrainConfig, out_dir: Path, task: Task, resume: bool):
+        self.cfg, self.out_dir, self.task = cfg, out_dir, task
+        self.mesh = parallel.data_mesh()
+        self.local_bs = _batch_size(cfg, self.mesh)
+        shard, num_shards = parallel.local_shard()
+        self.steps_per_epoch = task.train.num_batches(self.local_bs, num_shards=num_shards)
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"batch_size={cfg.batch_size} is larger than the training set ({len(task.train)}); "
+                             "lower --set batch_size.")
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.model, self.state = build_model(cfg, task, jr.key(cfg.seed))
+        self.optimizer = make_optimizer(cfg, self.model, self.total_steps)
+        self.opt_state = self.optimizer.init(eqx.filter(self.model, trainable(self.model)))
+        self.step, self.best, self.history = 0, -math.inf, []
+        self.hash = config_hash(cfg)
+        self.log = MetricsLog(out_dir / "metrics.jsonl")
+        ckpt = out_dir / "checkpoint.npz"
+        if resume:
+            (self.model, self.state, self.opt_state), header = load_checkpoint(
+                ckpt, (self.model, self.state, self.opt_state), config_hash=self.hash)
+            self.step, self.best = int(header["step"]), float(header["best"])
+            self.history = list(header["history"])
+            self.log.write({"event": "resumed", "step": self.step})
+        elif ckpt.exists():
+            raise ValueError(f"{out_dir} already holds a checkpoint; pass --resume to continue it or choose "
+                             "another --out.")
+        else:
+            self.log.path.unlink(missing_ok=True)
+        self.model, self.state, self.opt_state = parallel.replicate((self.model, self.state, self.opt_state),
+                                                                    self.mesh)
+        self.train_step, self.eval_step = _make_steps(self.optimizer)
+
+    def save(self, name: str = "checkpoint.npz") -> None:
+        """Atomically save the full run state (rank 0 only)."""
+        if jax.process_index() != 0:
+            return
+        header = {"config_hash": self.hash, "step": self.step, "epoch": self.step // self.steps_per_epoch,
+                  "batch_index": self.step % self.steps_per_epoch, "seed": self.cfg.seed,
+                  "rng_key_data": np.asarray(jr.key_data(jr.key(self.cfg.seed))).tolist(), "best": self.best,
+                  "history": self.history}
+        save_checkpoint(self.out_dir / name, (self.model, self.state, self.opt_state), header=header)
+
+
+def _epoch_batches(run: _Run, epoch: int, skip: int):
+    shard, num_shards = parallel.local_shard()
+    it = run.task.train.batches(run.local_bs, seed=run.cfg.seed, epoch=epoch, shard_index=shard,
+                                num_shards=num_shards)
+    for i, batch in enumerate(it):
+        if i >= skip:
+            yield batch
+
+
+def _check_finite(loss: float, run: _Run) -> None:
+    if not math.isfinite(loss):
+        raise TrainingDiverged(
+            f"training loss became {loss} at step {run.step} (epoch {run.step // run.steps_per_epoch}); stopped. "
+            f"Lower the learning rate (lr={run.cfg.lr}), enable/raise gradient clipping (grad_clip="
+            f"{run.cfg.grad_clip}), or check the inputs. The last good checkpoint is in {run.out_dir}.")
+
+
+def _end_epoch(run: _Run, epoch: int, train_stats: list[float], started: float) -> None:
+    record = {"event": "epoch", "epoch": epoch + 1, "step": run.step, "train_loss": float(np.mean(train_stats)),
+              "elapsed_s": time.perf_counter() - started}
+    if (epoch + 1) % run.cfg.eval_every == 0 or epoch + 1 == run.cfg.epochs:
+        evals = {"test": run.task.test} | ({"val": run.task.validation} if run.task.validation is not None else {})
+        for name, data in evals.items():
+            res = evaluate(run.eval_step, run.model, run.state, data, run.local_bs, run.mesh)
+            record[f"{name}_loss"], record[f"{name}_accuracy"] = res["loss"], res["accuracy"]
+        score = record.get("val_accuracy", record["test_accuracy"])
+        if score > run.best:
+            run.best = score
+            run.save("best.npz")
+    run.history.append(record)
+    run.log.write(record)
+
+
+def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, resume: bool = False,
+          callback: Callable[[int, float], bool | None] | None = None) -> TrainResult:
+    """Train `cfg.model` on `cfg.task` into `out_dir`; `callback(step, loss)` returning True stops the run.
+
+    Raises TrainingDiverged on a non-finite loss, ValueError on a bad config or checkpoint.
+    """
+    parallel.initialize_distributed(cfg.distributed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    task = task if task is not None else make_task(cfg.task, **parse_options("task_options", cfg.task_options))
+    run = _Run(cfg, out_dir, task, resume)
+    _write_config(out_dir, cfg)
+    base_key = jr.key(cfg.seed + 1)
+    started = time.perf_counter()
+    stop = False
+    with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress) as bar:
+        for epoch in range(run.step // run.steps_per_epoch, cfg.epochs):
+            stats: list[float] = []
+            for batch in _epoch_batches(run, epoch, run.step - epoch * run.steps_per_epoch):
+                g = parallel.global_batch(batch, run.mesh)
+                run.model, run.state, run.opt_state, loss, acc = run.train_step(
+                    run.model, run.state, run.opt_state, g["x"], g["y"], jr.fold_in(base_key, run.step))
+                loss = float(loss)
+                run.step += 1
+                _check_finite(loss, run)
+                stats.append(loss)
+                bar.update(loss=loss, examples=cfg.batch_size)
+                if run.step % cfg.log_every == 0:
+                    run.log.write({"event": "step", "step": run.step, "loss": loss, "accuracy": float(acc),
+                                   "examples_per_s": bar.throughput})
+                stop = bool(callback(run.step, loss)) if callback is not None else False
+                stop = stop or (cfg.max_steps > 0 and run.step >= cfg.max_steps)
+                if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
+                    run.save()
+                if stop and run.step % run.steps_per_epoch:
+                    break
+            if run.step % run.steps_per_epoch == 0:
+                _end_epoch(run, epoch, stats or [math.nan], started)
+            run.save()
+            if stop:
+                break
+    finished = run.step >= run.total_steps
+    summary = {"steps": run.step, "total_steps": run.total_steps, "finished": finished, "best_accuracy": run.best,
+               "parameters": count_parameters(run.model), "config_hash": run.hash,
+               "wall_s": time.perf_counter() - started}
+    if run.history:
+        summary.update({k: v for k, v in run.history[-1].items() if k.endswith(("accuracy", "loss"))})
+    if jax.process_index() == 0:
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    return TrainResult(model=run.model, state=run.state, history=run.history, summary=summary, out_dir=out_dir,
+                       finished=finished)
+
+
+def checkpoint_step(out_dir: Path) -> int:
+    """Step stored in `out_dir/checkpoint.npz` (ValueError if missing or corrupt)."""
+    return int(read_header(Path(out_dir) / "checkpoint.npz")["step"])

@@ -1,0 +1,51 @@
+"""Losses, accuracy and the JSONL metrics log of a training run."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, Int
+
+
+def classification_loss(logits: Float[Array, "B C"], labels: Int[Array, " B"],
+                        weights: Float[Array, " B"] | None = None) -> Float[Array, ""]:
+    """Mean softmax cross-entropy -Σ_b w_b log softmax(logits_b)[y_b] / Σ_b w_b (w = 1 by default)."""
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    if weights is None:
+        return jnp.mean(losses)
+    return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def correct_count(logits: Float[Array, "B C"], labels: Int[Array, " B"],
+                  weights: Float[Array, " B"] | None = None) -> Float[Array, ""]:
+    """Number of (weighted) examples whose arg-max logit is the label."""
+    hits = (jnp.argmax(logits, axis=-1) == labels).astype(logits.dtype)
+    return jnp.sum(hits if weights is None else hits * weights)
+
+
+class MetricsLog:
+    """Append-only JSON-lines log (one JSON object per line); only process 0 writes."""
+
+    def __init__(self, path: Path):
+        """Log to `path` (created with its parent directory if needed)."""
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict) -> None:
+        """Append one record; non-finite floats are written as strings so the file stays valid JSON."""
+        if jax.process_index() != 0:
+            return
+        clean = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(clean, sort_keys=True) + "\n")
+
+    def read(self) -> list[dict]:
+        """All records written so far."""
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]

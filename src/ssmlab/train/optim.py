@@ -1,0 +1,133 @@
+r"""Optimiser: AdamW with warm-up + cosine schedule, gradient clipping and parameter groups.
+
+Every array leaf of a model gets one role, decided by the field name in its owning module:
+
+* ``frozen``: never trained and never seen by the optimiser (STU spectral filters and their FFT).
+* ``recurrent``: SSM / AR parameters (LRU ν, θ, γ, B; S4D log Δt, A, B; STU's AR matrix m_y):
+  Adam without weight decay at `ssm_lr_factor` × the learning rate [LRU code `train.py`; S4 code
+  `kernels/kernel.py`; Spectral SSM official code, m_y at 0.1 × LR, wd 0].
+* ``default``: everything else, AdamW with the config's weight decay.
+
+Roles come from `declare_fields(cls, frozen=..., recurrent=...)`; LRU and S4D are declared here
+from their modules' `RECURRENT_FIELDS`, and the STU's frozen fields from `stu_frozen_fields()` in
+`ssmlab.layers.stu` (looked up at call time, so a later STU module is picked up without edits).
+`trainable(model)` is the one filter shared by the loop and the tests.
+
+Schedule: linear warm-up from `lr_min` to `lr` over `warmup_frac` of the steps, then cosine decay
+to `lr_min` at the last step [LRU paper App. D; Spectral SSM paper App. C.2].
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import equinox as eqx
+import jax
+import optax
+
+from ..layers import lru, s4d
+from .config import TrainConfig
+
+ROLES = ("frozen", "recurrent", "default")
+_DECLARED: dict[type, dict[str, str]] = {}
+
+
+def declare_fields(cls: type, *, frozen: tuple[str, ...] = (), recurrent: tuple[str, ...] = ()) -> None:
+    """Declare which fields of module class `cls` are frozen and which are recurrent (SSM) parameters."""
+    roles = {name: "frozen" for name in frozen}
+    overlap = set(roles) & set(recurrent)
+    if overlap:
+        raise ValueError(f"fields {sorted(overlap)} of {cls.__name__} cannot be both frozen and recurrent.")
+    roles.update({name: "recurrent" for name in recurrent})
+    _DECLARED[cls] = roles
+
+
+declare_fields(lru.LRU, recurrent=lru.RECURRENT_FIELDS)
+declare_fields(s4d.S4D, recurrent=s4d.RECURRENT_FIELDS)
+
+
+def _stu_roles() -> dict[str, str]:
+    try:
+        stu = importlib.import_module("ssmlab.layers.stu")
+    except ModuleNotFoundError:
+        return {}
+    frozen_fn = getattr(stu, "stu_frozen_fields", None)
+    roles = {name: "frozen" for name in (frozen_fn() if frozen_fn is not None else ())}
+    roles.setdefault("m_y", "recurrent")
+    return roles
+
+
+def field_roles(cls: type) -> dict[str, str]:
+    """Role of each declared field of module class `cls` (undeclared fields are 'default')."""
+    if cls in _DECLARED:
+        return _DECLARED[cls]
+    if cls.__module__ == "ssmlab.layers.stu":
+        return _stu_roles()
+    return {}
+
+
+def _leaf_role(model: Any, path) -> str:
+    node, role = model, "default"
+    for entry in path:
+        if isinstance(entry, jax.tree_util.GetAttrKey):
+            role = field_roles(type(node)).get(entry.name, role) if role != "frozen" else role
+            node = getattr(node, entry.name)
+        elif isinstance(entry, jax.tree_util.SequenceKey):
+            node = node[entry.idx]
+        elif isinstance(entry, jax.tree_util.DictKey):
+            node = node[entry.key]
+        else:  # flattened custom nodes: no further field names below
+            break
+    return role
+
+
+def param_roles(model: Any) -> Any:
+    """Pytree like `model` with 'frozen' / 'recurrent' / 'default' at inexact-array leaves, None elsewhere."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, leaf: _leaf_role(model, path) if eqx.is_inexact_array(leaf) else None, model)
+
+
+def trainable(model: Any) -> Any:
+    """Boolean filter for `eqx.partition`: True at inexact arrays that are not frozen."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, leaf: eqx.is_inexact_array(leaf) and _leaf_role(model, path) != "frozen", model)
+
+
+def count_parameters(model: Any) -> dict[str, int]:
+    """Number of scalars per role."""
+    counts = dict.fromkeys(ROLES, 0)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(model)[0]:
+        if eqx.is_inexact_array(leaf):
+            counts[_leaf_role(model, path)] += int(leaf.size)
+    return counts
+
+
+def lr_schedule(cfg: TrainConfig, total_steps: int) -> optax.Schedule:
+    """Linear warm-up lr_min -> lr over warmup_frac·total_steps, then cosine to lr_min [LRU, App. D]."""
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1 (check epochs and batch_size vs the dataset); got {total_steps}.")
+    warmup = int(cfg.warmup_frac * total_steps)
+    return optax.warmup_cosine_decay_schedule(init_value=cfg.lr_min, peak_value=cfg.lr, warmup_steps=warmup,
+                                              decay_steps=max(total_steps, warmup + 1), end_value=cfg.lr_min)
+
+
+def make_optimizer(cfg: TrainConfig, model: Any, total_steps: int) -> optax.GradientTransformation:
+    """clip_by_global_norm → per-role AdamW/Adam, to be applied to `eqx.filter(model, trainable(model))`."""
+    schedule = lr_schedule(cfg, total_steps)
+    groups = {
+        "default": optax.adamw(schedule, weight_decay=cfg.weight_decay),
+        "recurrent": optax.adam(lambda step: cfg.ssm_lr_factor * schedule(step)),
+    }
+
+    params = eqx.filter(model, trainable(model))
+    # labels are fixed once from the model's field names; optax calls this with the gradients' tree,
+    # which has the same structure as `params`
+    fixed = jax.tree_util.tree_map_with_path(lambda path, leaf: _leaf_role(model, path), params)
+
+    def labels(_tree):
+        return fixed
+
+    inner = optax.multi_transform(groups, labels)
+    chain = [inner] if cfg.grad_clip <= 0 else [optax.clip_by_global_norm(cfg.grad_clip), inner]
+    return optax.chain(*chain)

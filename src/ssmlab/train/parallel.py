@@ -1,0 +1,84 @@
+"""Data parallelism with `jax.sharding`: a 1-D mesh over all devices, batch sharded, parameters replicated.
+
+Single host: every device of the process is on the mesh axis "data"; a global batch [B, ...] is
+split along B (B must be divisible by the number of devices) and the model and optimiser state
+are replicated. Under `jit` XLA inserts the all-reduce of the gradients, so the loss trajectory
+equals the one-device trajectory up to the order of floating-point sums.
+
+Multi-host: `initialize_distributed()` calls `jax.distributed.initialize()` (coordinator address,
+process count and id from the usual JAX environment variables or cluster auto-detection); it
+is called only when asked (`TrainConfig.distributed`, `ssmlab train --distributed`, or the
+environment variable SSMLAB_DISTRIBUTED=1). Each process then loads its own shard of every
+batch (`local_shard`) and `global_batch` assembles the global array from the local pieces.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = "data"
+
+
+def distributed_requested(flag: bool = False) -> bool:
+    """True when multi-host start-up was asked for by flag or by SSMLAB_DISTRIBUTED=1."""
+    return flag or os.environ.get("SSMLAB_DISTRIBUTED", "0").lower() in ("1", "true", "yes")
+
+
+def initialize_distributed(flag: bool = False) -> bool:
+    """Call `jax.distributed.initialize()` once if requested; returns whether it was called."""
+    if not distributed_requested(flag):
+        return False
+    if jax.process_count() == 1 and not _initialized():
+        jax.distributed.initialize()
+    return True
+
+
+def _initialized() -> bool:
+    from jax._src import distributed
+
+    return distributed.global_state.client is not None
+
+
+def data_mesh() -> Mesh:
+    """1-D mesh named "data" over all devices of all processes."""
+    return Mesh(np.asarray(jax.devices()), (AXIS,))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (batch) axis split over the mesh, other axes whole."""
+    return NamedSharding(mesh, PartitionSpec(AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Same full array on every device."""
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+    """The global batch must split evenly over the devices (and the processes)."""
+    n = mesh.devices.size
+    if batch_size % n:
+        raise ValueError(f"batch_size={batch_size} is not divisible by the {n} devices of the data mesh; "
+                         f"use a multiple of {n} (e.g. --set batch_size={n * max(1, batch_size // n)}).")
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """Place every array leaf of `tree` on all devices (parameters, optimiser and norm state)."""
+    sharding = replicated(mesh)
+    return jax.tree_util.tree_map(lambda x: jax.device_put(x, sharding) if isinstance(x, jax.Array) else x, tree)
+
+
+def local_shard() -> tuple[int, int]:
+    """(shard_index, num_shards) of this process for `ArrayDataset.batches`."""
+    return jax.process_index(), jax.process_count()
+
+
+def global_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """Assemble this process's part of a batch into global arrays sharded along the batch axis."""
+    sharding = batch_sharding(mesh)
+    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}

@@ -1,0 +1,86 @@
+"""Training loop: resume after an interruption = uninterrupted run; NaN stop; checkpoint refusal; JSONL."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from ssmlab.data.dataset import ArrayDataset, Task
+from ssmlab.train.checkpoint import load_checkpoint, read_header, save_checkpoint
+from ssmlab.train.config import TrainConfig
+from ssmlab.train.loop import TrainingDiverged, checkpoint_step, train
+
+
+def _task(n=48, L=12, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, L, 1)).astype(np.float32)
+    y = (x[:, : L // 2, 0].sum(axis=1) > 0).astype(np.int32)
+    xt = rng.normal(size=(20, L, 1)).astype(np.float32)
+    yt = (xt[:, : L // 2, 0].sum(axis=1) > 0).astype(np.int32)
+    return Task(name="toy", train=ArrayDataset(x, y), test=ArrayDataset(xt, yt), input_kind="real", num_classes=2,
+                seq_len=L, input_dim=1)
+
+
+def _cfg(**kw):
+    base = dict(task="toy", model="lru", depth=1, d_model=8, state_size=4, batch_size=16, epochs=3, lr=1e-2,
+                dropout=0.1, progress=False, log_every=1)
+    return TrainConfig(**(base | kw))
+
+
+def _flat(model):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(model)]
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    task = _task()
+    full = train(_cfg(), tmp_path / "full", task=task)
+    part = train(_cfg(max_steps=4), tmp_path / "part", task=task)  # stops mid-epoch 2 (3 steps per epoch)
+    assert not part.finished and checkpoint_step(tmp_path / "part") == 4
+    resumed = train(_cfg(), tmp_path / "part", task=task, resume=True)
+    assert resumed.finished
+    for a, b in zip(_flat(full.model), _flat(resumed.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert [h["test_accuracy"] for h in full.history] == [h["test_accuracy"] for h in resumed.history]
+    records = [json.loads(line) for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("event") == "resumed" for r in records)
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["config"]["model"] == "lru"
+    # a callback can stop a run too; the checkpoint position is then exactly that step
+    train(_cfg(), tmp_path / "cb", task=task, callback=lambda step, loss: step == 2)
+    assert checkpoint_step(tmp_path / "cb") == 2
+
+
+def test_nan_loss_stops_with_clear_message(tmp_path):
+    task = _task()
+    with pytest.raises(TrainingDiverged, match="learning rate"):
+        train(_cfg(lr=1e30, lr_min=1e29, grad_clip=0.0, epochs=2), tmp_path / "nan", task=task)
+
+
+def test_checkpoint_refusals(tmp_path):
+    task = _task()
+    train(_cfg(max_steps=2), tmp_path / "run", task=task)
+    with pytest.raises(ValueError, match="already holds a checkpoint"):
+        train(_cfg(), tmp_path / "run", task=task)
+    with pytest.raises(ValueError, match="config hash"):
+        train(_cfg(lr=2e-2), tmp_path / "run", task=task, resume=True)
+    with pytest.raises(ValueError, match="does not exist"):
+        train(_cfg(), tmp_path / "empty", task=task, resume=True)
+    ckpt = tmp_path / "run" / "checkpoint.npz"
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt"):
+        train(_cfg(), tmp_path / "run", task=task, resume=True)
+
+
+def test_checkpoint_roundtrip_and_shape_mismatch(tmp_path):
+    tree = {"a": jax.numpy.arange(3.0), "b": jax.numpy.ones((2, 2), jax.numpy.int32)}
+    path = save_checkpoint(tmp_path / "c.npz", tree, header={"config_hash": "abc", "step": 7})
+    restored, header = load_checkpoint(path, tree, config_hash="abc")
+    assert header["step"] == 7 and read_header(path)["config_hash"] == "abc"
+    np.testing.assert_array_equal(np.asarray(restored["a"]), np.arange(3.0))
+    assert not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ValueError, match="different architecture"):
+        load_checkpoint(path, {"a": jax.numpy.arange(4.0), "b": tree["b"]})
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="corrupt"):
+        read_header(tmp_path / "junk.npz")

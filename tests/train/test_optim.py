@@ -1,0 +1,96 @@
+"""Parameter groups, the trainable filter and the schedule, checked against hand-computed updates."""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ssmlab.layers import layer_names, make_layer
+from ssmlab.models import make_model
+from ssmlab.train.config import TrainConfig
+from ssmlab.train.optim import count_parameters, declare_fields, lr_schedule, make_optimizer, param_roles, trainable
+
+
+class _WithFilters(eqx.Module):
+    filters: jax.Array
+    weight: jax.Array
+    rate: jax.Array
+
+
+declare_fields(_WithFilters, frozen=("filters",), recurrent=("rate",))
+
+
+def _leaves_by_role(model):
+    roles = jax.tree_util.tree_leaves(param_roles(model))
+    arrays = [x for x in jax.tree_util.tree_leaves(model) if eqx.is_inexact_array(x)]
+    assert len(roles) == len(arrays)
+    return roles, arrays
+
+
+def test_declared_frozen_and_recurrent_fields():
+    m = _WithFilters(jnp.ones(3), jnp.ones(2), jnp.ones(1))
+    mask = trainable(m)
+    assert mask.filters is False and mask.weight is True and mask.rate is True
+    assert param_roles(m).rate == "recurrent" and param_roles(m).weight == "default"
+    assert count_parameters(m) == {"frozen": 3, "recurrent": 1, "default": 2}
+    with pytest.raises(ValueError, match="both frozen and recurrent"):
+        declare_fields(_WithFilters, frozen=("rate",), recurrent=("rate",))
+
+
+@pytest.mark.skipif("stu" not in layer_names(), reason="STU layer not registered")
+def test_stu_frozen_fields_never_trainable(key):
+    from ssmlab.layers.stu import stu_frozen_fields
+
+    layer = make_layer("stu", d_model=4, seq_len=32, key=key)
+    mask = trainable(layer)
+    names = stu_frozen_fields()
+    assert names
+    for name in names:
+        value = getattr(mask, name, None)
+        for flag in jax.tree_util.tree_leaves(value):
+            assert flag is False, name
+
+
+@pytest.mark.parametrize("layer", ["lru", "s4d"])
+def test_one_step_routes_groups(key, layer):
+    """Zero gradient: AdamW moves default params by -lr·wd·p only; recurrent ones (Adam, no decay) stay put.
+    Gradient of ones: Adam's first step is -lr·g/(|g|+eps), so recurrent params move by -factor·lr."""
+    model, _ = make_model(layer=layer, d_model=4, depth=1, d_out=3, seq_len=8, key=key,
+                          layer_options={"state_size": 4})
+    cfg = TrainConfig(lr=1e-2, lr_min=1e-2, warmup_frac=0.0, weight_decay=0.1, ssm_lr_factor=0.25, grad_clip=0.0)
+    opt = make_optimizer(cfg, model, total_steps=10)
+    params = eqx.filter(model, trainable(model))
+    state = opt.init(params)
+    roles, p0 = _leaves_by_role(params)
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    upd, _ = opt.update(zeros, state, params)
+    _, du = _leaves_by_role(upd)
+    ones = jax.tree_util.tree_map(jnp.ones_like, params)
+    upd1, _ = opt.update(ones, state, params)
+    _, du1 = _leaves_by_role(upd1)
+    assert "recurrent" in roles and "default" in roles
+    for role, p, d, d1 in zip(roles, p0, du, du1, strict=True):
+        if role == "default":
+            np.testing.assert_allclose(np.asarray(d), np.asarray(-1e-2 * 0.1 * p), rtol=1e-5, atol=1e-12)
+        else:
+            np.testing.assert_allclose(np.asarray(d), 0.0, atol=0)
+            np.testing.assert_allclose(np.asarray(d1), -0.25 * 1e-2, rtol=1e-5)
+
+
+def test_schedule_matches_closed_form():
+    cfg = TrainConfig(lr=1e-3, lr_min=1e-6, warmup_frac=0.1)
+    total = 200
+    sched = lr_schedule(cfg, total)
+    warm = 20
+    for step in (0, 5, 20, 21, 100, 199, 200):
+        if step < warm:
+            expect = 1e-6 + (1e-3 - 1e-6) * step / warm
+        else:
+            frac = (step - warm) / (total - warm)
+            expect = 1e-6 + 0.5 * (1e-3 - 1e-6) * (1 + math.cos(math.pi * frac))
+        assert abs(float(sched(step)) - expect) <= 1e-9 + 1e-6 * expect
+    with pytest.raises(ValueError, match="total_steps"):
+        lr_schedule(cfg, 0)
