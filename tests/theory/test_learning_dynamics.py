@@ -86,17 +86,17 @@ def test_response_derivative_in_a_is_not_the_paper_eq31():
     np.testing.assert_allclose(paper31, np.conj(da), rtol=1e-12)  # the printed (31) is the conjugate
 
 
-@pytest.mark.parametrize("depth", [1, pytest.param(2, marks=pytest.mark.slow),
+@pytest.mark.parametrize("depth", [pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow),
                                    pytest.param(3, marks=pytest.mark.slow), 4])
 def test_flow_rates_equal_minus_half_autodiff_gradient(depth):
     u, y = _data(32)
     a, b, c = _params(depth, 3, seed=depth)
     sig, eta = ld.bin_statistics(u, y)
     u_hat, y_hat = ld.dft(u), ld.dft(y)
-    grads = jax.grad(lambda p: ld.frequency_loss(*p, u_hat, y_hat))((a, b, c))
+    grads = jax.jit(jax.grad(lambda p: ld.frequency_loss(*p, u_hat, y_hat)))((a, b, c))
     # The same gradient through the time-domain (periodic) model, times L by Parseval.
     method = "recurrence" if depth <= 2 else "fft"
-    tgrads = jax.grad(lambda p: ld.time_loss(y, ld.stacked_output(*p, u, method=method)))((a, b, c))
+    tgrads = jax.jit(jax.grad(lambda p: ld.time_loss(y, ld.stacked_output(*p, u, method=method))))((a, b, c))
     for learn in (("a", "b", "c"), ("b", "c"), ("a",)):
         rates = ld.flow_rates(a, b, c, sig, eta, learn=learn)
         for name, r, g, tg in zip("abc", rates, grads, tgrads, strict=True):
@@ -161,8 +161,9 @@ def test_bad_inputs_raise_clear_errors():
         ld.make_time_loss(a, b, c, jnp.ones(8), jnp.ones(8), tied=True)
 
 
+@pytest.mark.slow
 def test_gradient_descent_on_time_domain_model_converges_to_the_flow():
-    """GD with step λ on Σ_t (y-ŷ)^2 tracks τ dθ/dt = R_θ with τ = L/(2λ); the gap shrinks ∝ λ (Euler)."""
+    """GD (periodic time-domain model) with step λ tracks τ dθ/dt = R_θ, τ = L/(2λ); the gap shrinks ∝ λ (Euler)."""
     u, y = _data(32)
     sig, eta = ld.bin_statistics(u, y)
     a, b, c = _params(2, 2, seed=7)
@@ -170,15 +171,16 @@ def test_gradient_descent_on_time_domain_model_converges_to_the_flow():
     t_end = 0.25  # in units of τ
     flow = ld.gradient_flow(a, b, c, sig, eta, tau=1.0, ts=jnp.array([t_end]))
     errs = []
-    for lr in (2e-4, 1e-4):
+    for lr in (2e-3, 1e-3):
         tau = ld.learning_rate_to_tau(lr, length=32)
         steps = int(round(t_end * tau))
-        gd, _ = ld.time_domain_descent(a, b, c, u, y, learning_rate=lr, steps=steps, record_every=steps)
+        gd, _ = ld.time_domain_descent(a, b, c, u, y, learning_rate=lr, steps=steps, record_every=steps, method="fft")
         errs.append(max(float(jnp.max(jnp.abs(g[-1] - f[-1]))) for g, f in zip(gd, flow, strict=True)))
-    assert errs[1] < 1e-3
+    assert errs[1] < 1e-2
     np.testing.assert_allclose(errs[0] / errs[1], 2.0, rtol=0.1)  # first-order in λ
 
 
+@pytest.mark.slow
 def test_flow_stays_at_its_fixed_point():
     """At the least-squares gain (b, c frozen except c) the rates vanish and the ODE does not move."""
     u, y = _data(32)

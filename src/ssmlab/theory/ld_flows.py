@@ -87,7 +87,7 @@ def gradient_flow(
 
 
 def gradient_descent(
-    loss_fn: Callable, params, *, learning_rate: float, steps: int, record_every: int = 1
+    loss_fn: Callable, params, *, learning_rate: float | Array, steps: int, record_every: int = 1
 ) -> tuple[object, Array]:
     """θ_{s+1} = θ_s - λ ∇loss(θ_s), s < steps, as one `lax.scan` (no Python loop over steps).
 
@@ -143,7 +143,7 @@ def make_time_loss(
 
 
 def time_domain_descent(
-    a, b, c, u: Array, y: Array, *, learning_rate: float, steps: int, record_every: int = 1,
+    a, b, c, u: Array, y: Array, *, learning_rate: float | Array, steps: int, record_every: int = 1,
     learn: Sequence[str] = PARAM_NAMES, tied: bool = False, periodic: bool = True, method: str = "recurrence",
 ) -> tuple[tuple[Array, Array, Array], Array]:
     """Gradient descent with `jax.grad` through the time-domain model; the discrete twin of `gradient_flow`.
