@@ -209,7 +209,10 @@ def test_appendix_b_eq23_learning_a():
     # Compare before a(t) gets close to a*, where t(a) is ill-conditioned (dt/da -> infinity).
     np.testing.assert_allclose(ld.a_only_time(a_t[1:5, 0], n=n, c=c, sigma=s, eta=e, a0=0.1, tau=tau), ts[1:5],
                                rtol=1e-8)
-    assert abs(float(a_t[-1, 0]) - (1 - n * c * e / s)) < 1e-2  # fixed point a* with Nc/(1-a*) = σ/η
+    a_star = 1 - n * c * e / s  # fixed point: Nc/(1-a*) = σ/η, where the rate of eq. (20) vanishes
+    assert abs(float(a_t[-1, 0]) - a_star) < 1e-2
+    rate = ld.flow_rates(jnp.full(n, a_star), jnp.ones(n), jnp.full(n, c), sig, eta, learn=("a",), tied=True)[0]
+    np.testing.assert_allclose(rate, 0.0, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["c_only_tied", pytest.param("c_only_untied", marks=pytest.mark.slow),
