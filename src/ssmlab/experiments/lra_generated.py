@@ -48,6 +48,8 @@ class LRAGeneratedConfig:
     pathfinder_train: int = 800
     pathfinder_test: int = 300
     pathfinder_difficulty: str = "curv_baseline"
+    listops_r_min: float = 0.5  # LRU ring radius floor; LRA uses 0.0 on ListOps (0.5: ours, short trees)
+    pathfinder_r_min: float = 0.9  # as on LRA Pathfinder
     depth: int = 2
     d_model: int = 32
     num_filters: int = 8
@@ -77,7 +79,8 @@ class _Classifier(eqx.Module):
         self.embed = eqx.nn.Embedding(task.vocab_size, h, key=k_enc) if tokens else None
         self.encoder = None if tokens else eqx.nn.Linear(task.input_dim, h, key=k_enc)
         self.norms = [eqx.nn.LayerNorm(h) for _ in range(cfg.depth)]
-        self.layers = [make_layer(layer, d_model=h, seq_len=task.seq_len, key=k, **_layer_options(layer, cfg))
+        self.layers = [make_layer(layer, d_model=h, seq_len=task.seq_len, key=k,
+                                  **_layer_options(layer, cfg, task.name))
                        for k in ks[: cfg.depth]]
         self.glus = [eqx.nn.Linear(h, 2 * h, key=k) for k in ks[cfg.depth:]]
         self.readout = eqx.nn.Linear(h, task.num_classes, key=k_out)
@@ -98,12 +101,13 @@ class _Classifier(eqx.Module):
         return self.readout(pooled)
 
 
-def _layer_options(layer: str, cfg: LRAGeneratedConfig) -> dict:
+def _layer_options(layer: str, cfg: LRAGeneratedConfig, task: str) -> dict:
     if layer in ("stu", "ar_stu"):
         return {"num_filters": cfg.num_filters}
     if layer == "lru":
+        r_min = cfg.pathfinder_r_min if task.startswith("pathfinder") else cfg.listops_r_min
         # The sequential scan compiles several times faster than the associative one on CPU.
-        return {"state_size": cfg.state_size, "r_min": 0.5, "r_max": 0.999, "scan_method": "sequential"}
+        return {"state_size": cfg.state_size, "r_min": r_min, "r_max": 0.999, "scan_method": "sequential"}
     return {}
 
 
