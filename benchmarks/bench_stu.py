@@ -7,8 +7,11 @@ Transforms of length n ≈ 2L per sequence (performance spec §(b)):
   every input channel: J·H_in forward + J·H_in inverse;
 * ``features`` (A′): H_in forward + J·H_in inverse, contraction in time;
 * ``contract_first`` (B): J·H_out forward + H_out inverse;
-* ``frequency`` (C, the default): H_in forward + H_out inverse, contraction on the rfft bins
+* ``frequency`` (C): H_in forward + H_out inverse, contraction on the rfft bins
   (real and imaginary parts as one real matmul, 2× the real contraction FLOPs).
+
+* ``transfer`` (C2, the default while W fits): per-bin transfer matrices W[m] = Σ_j Φ_j[m] M_j built
+  once per batch (vmap leaves them unbatched), then one H_in x H_out complex product per bin and sequence.
 
 The reference is A′ (the straightforward order of the library). `approx` (the tensordot class, a
 different function) is timed in its own case against the exact default.
@@ -90,7 +93,8 @@ def ar_methods(B: int, H: int, k_y: int, L: int, repeats: int) -> list[dict]:
 
 def main(full: bool = False) -> None:
     """Print the STU order table (ratios vs the straightforward order A′) and the AR recurrence table."""
-    grid = [(4, 32, 24, 1024), (2, 64, 24, 1024)] if not full else [(8, 128, 24, 4096), (8, 256, 24, 8192)]
+    grid = ([(1, 32, 24, 1024), (8, 32, 24, 1024)] if not full
+            else [(1, 64, 24, 4096), (16, 64, 24, 4096), (4, 128, 24, 4096)])
     for B, H, K, L in grid:
         spectral_orders(B, H, K, L, repeats=5 if not full else 10)
     approx_vs_exact(*grid[-1], repeats=5 if not full else 10)

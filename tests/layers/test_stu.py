@@ -13,6 +13,7 @@ from ssmlab.layers.stu import (
     PRESETS,
     STU,
     STUApprox,
+    choose_order,
     eq4_recurrence,
     output_recurrence,
     stu_frozen_fields,
@@ -84,7 +85,8 @@ def assert_close(y, ref, tol=1e-10):
     assert np.abs(y - ref).max() <= tol * scale, np.abs(y - ref).max() / scale
 
 
-CASES = [(p, "frequency") for p in sorted(PRESETS)] + [(p, o) for p in ("paper_eq4", "flash") for o in ORDERS[1:]]
+CASES = [(p, "auto") for p in sorted(PRESETS)] + [(p, o) for p in ("paper_eq4", "flash") for o in ORDERS
+                                                   if o != "transfer"]
 
 
 @pytest.mark.parametrize("preset,order", CASES)
@@ -223,7 +225,13 @@ def test_frozen_fields_exist_on_both_classes():
             assert isinstance(getattr(layer, name), jax.Array)
 
 
-@pytest.mark.parametrize("order", ["frequency", "features"])
+def test_auto_order_choice():
+    layer = STU(d_in=2, seq_len=16, num_filters=3, key=jr.key(0))
+    assert layer.order == "transfer" and layer.with_methods(order="features").order == "features"
+    assert choose_order(fft_n=8192, d_in=768, d_out=768) == "frequency"
+
+
+@pytest.mark.parametrize("order", ["transfer", "frequency"])
 def test_float32_against_float64_reference(order):
     layer = randomize(STU(d_in=4, seq_len=256, num_filters=16, preset="paper_ar_stu", order=order,
                           key=jr.key(19)))
