@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from ..theory.expressivity import min_shallow_width, random_shallow_ssm
+from ..theory.expressivity import min_shallow_width, random_shallow_ssm, shallow_from_residues
 from ..theory.expressivity_construction import minimal_depth_search
 from ..theory.expressivity_training import fit_impulse_response, modal_norm
 from .plotting import new_figure, save
@@ -138,8 +138,7 @@ def run(cfg: DepthTrainingConfig, out_dir: Path) -> Result:
             errs.append(np.asarray(e).reshape(2, len(cfg.gains), cfg.seeds))
             norms.append(np.asarray(nrm)[:n_half])
             params.append(depth * (6 * width + 1))
-        exact = [[(min_shallow_width(t.plain(), bound=cfg.bound, kind=cfg.kind) if g == 1.0 else
-                   min_shallow_width(_scaled(t, g), bound=cfg.bound, kind=cfg.kind),
+        exact = [[(min_shallow_width(_scaled(t, g), bound=cfg.bound, kind=cfg.kind),
                    minimal_depth_search(_scaled(t, g), bound=cfg.bound, kind=cfg.kind).depth)
                   for t in shallow] for g in cfg.gains]
     errs_arr = np.stack(errs)  # [arch, bounded/unbounded, G, seed]
@@ -164,8 +163,7 @@ def run(cfg: DepthTrainingConfig, out_dir: Path) -> Result:
 
 
 def _scaled(target, gain: float):
-    from ..theory.expressivity import shallow_from_residues
-
+    """The shallow target with its residues and feedthrough multiplied by `gain`."""
     lay = target.layers[0]
     return shallow_from_residues(np.asarray(lay.a), gain * np.asarray(lay.residues), gain * float(lay.d))
 
