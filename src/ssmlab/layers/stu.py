@@ -276,6 +276,13 @@ class STU(AbstractSequenceLayer):
     imaginary parts of rfft(κ, n), κ the delayed σ^{1/4}-weighted filters of both branches.
     Noise-level filters (σ_k/σ_1 < 1e-14 at short L) are kept: their weight σ^{1/4} is < 3e-4,
     so they only add parameters; pass a smaller `num_filters` to drop them.
+    Inputs may be shorter than `seq_len`: the seq_len filters are used at lags < L (the FFT size
+    stays that of seq_len, so the output is exact, only not the cheapest for short inputs).
+
+    >>> import jax.numpy as jnp, jax.random as jr
+    >>> layer = STU(d_in=2, seq_len=32, num_filters=4, preset="paper_ar_stu", key=jr.key(0))
+    >>> layer(jnp.ones((32, 2))).shape
+    (32, 2)
     """
 
     m_phi_plus: Float[Array, "K Hin Hout"]
