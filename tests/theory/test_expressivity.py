@@ -103,6 +103,11 @@ def test_call_equals_impulse_convolution_and_residual_variant():
         expected = expected + _jit_layer_output(lay, expected)
     assert rel(res(u), expected) < 1e-12
     assert rel(res.impulse_response(length=40), recurrence_impulse(res, 40)) < 1e-12
+    # as_residual / plain are inverse rewrites of the same map.
+    back = model.as_residual()
+    assert back.residual and rel(back(u), y) < 1e-12 and rel(back.plain()(u), y) < 1e-12
+    gain3 = DeepLinearSSM([SISOLayer(np.zeros(0), np.zeros(0), np.zeros(0), 3.0)])
+    assert float(parameter_norm(gain3.as_residual())) == 2.0  # residual gain layer: 1 + 2 = 3 with norm 2
 
 
 def test_norms_by_hand():

@@ -178,6 +178,16 @@ class DeepLinearSSM(eqx.Module):
             return self
         return DeepLinearSSM([SISOLayer(lay.a, lay.b, lay.c, lay.d + 1.0) for lay in self.layers])
 
+    def as_residual(self) -> DeepLinearSSM:
+        """The same map written with residual connections: S_l has feedthrough d_l - 1 (inverse of `plain`).
+
+        Norms change: a pure gain layer g becomes |g - 1|, so under ||θ|| <= M a residual gain layer can
+        multiply by up to 1 + M instead of M.
+        """
+        if self.residual:
+            return self
+        return DeepLinearSSM([SISOLayer(lay.a, lay.b, lay.c, lay.d - 1.0) for lay in self.layers], residual=True)
+
     def transfer_function(self, z: Inexact[Array, " F"]) -> Complex[Array, " F"]:
         """H(z) = Π_l H_l(z) at the points z."""
         vals = jnp.stack([layer_transfer(lay, z) for lay in self.plain().layers])
