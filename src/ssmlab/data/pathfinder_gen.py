@@ -157,8 +157,9 @@ def _next_paddle(rng, canvas: _Canvas, last: tuple) -> tuple | None:
 def _grow(rng, canvas: _Canvas, point: np.ndarray, length: int, backtracks: int = 30) -> list | None:
     """A snake of `length` paddles from `point` avoiding `canvas`; on a dead end, step back one paddle.
 
-    The mask used for paddle i + 1 holds the other snakes and this snake's paddles before i (the
-    immediately preceding paddle is exempt, as the gap to it is only 2 margins). Returns None on failure.
+    The mask used for paddle i + 1 holds the other snakes and this snake's paddles before i, each with the
+    gap that follows it, so that no other paddle can pass through a gap (the immediately preceding paddle
+    is exempt, as the gap to it is only 2 margins). Returns None on failure.
     """
     th = np.deg2rad(rng.integers(0, 360))
     b = point + canvas.cfg.paddle_length * np.array([np.cos(th), np.sin(th)])
@@ -175,11 +176,12 @@ def _grow(rng, canvas: _Canvas, point: np.ndarray, length: int, backtracks: int 
             masks.pop()
             continue
         m = masks[-1].copy()
-        m.mark(snake[-1][0], snake[-1][1])
+        m.mark(snake[-1][0], nxt[0])  # the previous paddle and the gap after it: no snake crosses a gap
         snake.append(nxt)
         masks.append(m)
-    for a, bb, _ in snake:
-        canvas.mark(a, bb)
+    for (a, _, _), (a_next, _, _) in zip(snake[:-1], snake[1:], strict=True):
+        canvas.mark(a, a_next)
+    canvas.mark(snake[-1][0], snake[-1][1])
     return snake
 
 
