@@ -10,6 +10,7 @@ One namespace for the three parts (all float64-ready; wrap callers in `jax.enabl
 * `ld_closed_forms`: eq. (5), eq. (6) corrected (tied) and its untied counterpart, the C ≠ B
   implicit solution, Appendix B's eqs. (21)-(23), time constants, convergence times and the
   largest stable learning rates.
+* `ld_sweep`: gradient descent over a grid of latent sizes N as one vmapped program (masked to N_max).
 """
 
 from __future__ import annotations
@@ -54,8 +55,18 @@ from .ld_frequency import (
     total_response,
     transfer_statistics,
 )
+from .ld_sweep import (
+    descend_one,
+    latent_masks,
+    sweep_data,
+    sweep_descent,
+)
 
 __all__ = [
+    "descend_one",
+    "latent_masks",
+    "sweep_data",
+    "sweep_descent",
     "a_only_time",
     "balanced_convergence_time",
     "balanced_gain",
