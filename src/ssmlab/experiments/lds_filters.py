@@ -212,7 +212,8 @@ def run(cfg: LDSFiltersConfig, out_dir: Path) -> Result:
     fig = _plot(out_dir, np.asarray(cfg.num_filters), results)
     ks = list(cfg.num_filters)
     summary = (f"Systems {list(cfg.systems)} (system seed {cfg.system_seed}), L={cfg.seq_len}. Trained: {cfg.seeds} "
-               f"seed(s) per K, {cfg.steps} steps of batch 1, Adam lr {cfg.learning_rate:g}"
+               f"seed(s) per K (data stream / init key {1000 * cfg.seed}+s), {cfg.steps} steps of batch 1, "
+               f"Adam lr {cfg.learning_rate:g}"
                f"{' with cosine decay to 0' if cfg.cosine else ''}, float32; K ∈ {ks}. "
                + (f"Least squares: {cfg.ls_train_sequences} training sequences, float64. " if cfg.least_squares
                   else "")

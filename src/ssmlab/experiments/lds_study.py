@@ -108,7 +108,8 @@ def summarise_grid(losses, held, sweep: T.Sweep, norm: float, window: int) -> di
     """Per learning rate: smoothed train curves, held-out NMSE curves, learn/stable flags; and the best lr.
 
     Flags use the held-out curve (a fixed set, so free of the batch-1 sampling noise): `learns` = final
-    NMSE <= half the initial one for every seed; `stable` = it never rises above 1.5× its running minimum.
+    NMSE <= half the initial one for every seed; `stable` = it never rebounds above its running minimum by
+    more than 5 % of the initial (trivial-predictor) NMSE, i.e. no loss spike or divergence.
     """
     curves = moving_average(losses, window) / norm
     held = held / norm
@@ -119,7 +120,7 @@ def summarise_grid(losses, held, sweep: T.Sweep, norm: float, window: int) -> di
         h = held[:, runs]
         finite = bool(np.all(np.isfinite(h)))
         running_min = np.minimum.accumulate(np.where(np.isfinite(h), h, np.inf), axis=0)
-        stable = finite and bool(np.all(h <= 1.5 * running_min))
+        stable = finite and bool(np.all(h - running_min <= 0.05 * h[0]))
         learns = finite and bool(np.all(h[-1] <= 0.5 * h[0]))
         mean_err = float(np.mean(h[-1])) if finite else float("inf")
         out["lr"][f"{lr:g}"] = {"eval_nmse": [float(e) for e in h[-1]], "mean_eval_nmse": mean_err,
@@ -303,7 +304,8 @@ def run(cfg: LDSStudyConfig, out_dir: Path) -> Result:
     np.savez(out_dir / "lds_study_losses.npz", **arrays)
     summary = (
         f"Paper LDS (system seed {cfg.system_seed}, N=4, 3→3, ρ=0.9999), L={cfg.seq_len}, {cfg.steps} steps of batch "
-        f"1, Adam at fixed lr ∈ {list(cfg.learning_rates)}, {cfg.seeds} seed(s) per lr (data stream and init), "
+        f"1, Adam at fixed lr ∈ {list(cfg.learning_rates)}, {cfg.seeds} seed(s) per lr (seed s: data stream and "
+        f"init key {1000 * cfg.seed}+s, s = 0..{cfg.seeds - 1}; held-out stream {1000 * cfg.seed + 999}), "
         f"STU K={cfg.num_filters} (paper_eq4, zero init), LRU N={cfg.lru_state_size}. Best lr: STU "
         f"{summ['stu']['best_lr']}, LRU {summ['lru']['best_lr']}; held-out NMSE {summ['stu']['best_eval_nmse']:.3g} "
         f"vs {summ['lru']['best_eval_nmse']:.3g}. Samples to NMSE ≤ {cfg.threshold:g} (median over seeds): STU "
