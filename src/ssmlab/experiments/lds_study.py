@@ -175,13 +175,27 @@ def _train_ablation(lds, cfg, data, x_ev, y_ev):
     return {n: (losses[:, v * r0:(v + 1) * r0], held[:, v * r0:(v + 1) * r0], grid) for v, n in enumerate(names)}
 
 
+def _y_floor(summaries) -> float:
+    """Lower y-limit: a decade under the smallest plotted value (at least 1e-8)."""
+    vals = [np.nanmin(np.asarray(r[key])) for s in summaries.values() for r in s["lr"].values()
+            for key in ("curve", "held_out_curve") if np.any(np.isfinite(r[key]))]
+    return max(1e-8, 10 ** np.floor(np.log10(max(min(vals, default=1e-4), 1e-12)) - 0.5))
+
+
+def _samples_axis(ax, steps: int) -> None:
+    if steps >= 5000:
+        ax.xaxis.set_major_formatter(lambda v, _: f"{v / 1000:g}k")
+
+
 def _plot_fig3(out_dir, summaries, cfg, window):
     fig, ax = new_figure(3, width=4.6)
     x = np.arange(1, cfg.steps // window + 1) * window
+    floor = _y_floor({k: summaries[k] for k in ("stu", "lru")})
     for i, name in enumerate(("stu", "lru")):
         for lr, row in summaries[name]["lr"].items():
             ax[0, i].semilogy(x, np.maximum(row["curve"], 1e-8), label=f"lr {lr}")
-        ax[0, i].set(title=f"{name.upper()}: normalised train loss", xlabel="samples", ylim=(1e-4, 3))
+        ax[0, i].set(title=f"{name.upper()}: normalised train loss", xlabel="samples", ylim=(floor, 3))
+        _samples_axis(ax[0, i], cfg.steps)
         ax[0, i].legend(fontsize=7)
     x_held = np.arange(cfg.steps // cfg.chunk + 1) * cfg.chunk
     for name, style in (("stu", "-"), ("lru", "--")):
@@ -193,7 +207,8 @@ def _plot_fig3(out_dir, summaries, cfg, window):
                                  label=f"{name.upper()} (lr {s['best_lr']:g})")
         ax[0, 2].semilogy(x_held, np.maximum(row["held_out_curve"], 1e-8), "o", ms=3, color=line[0].get_color())
     ax[0, 2].axhline(cfg.threshold, color="k", lw=0.8, ls=":", label=f"threshold {cfg.threshold:g}")
-    ax[0, 2].set(title="best lr of each (dots: held-out)", xlabel="samples", ylim=(1e-4, 3))
+    ax[0, 2].set(title="best lr of each (dots: held-out)", xlabel="samples", ylim=(floor, 3))
+    _samples_axis(ax[0, 2], cfg.steps)
     ax[0, 2].legend(fontsize=7)
     return save_fig(fig, out_dir / "fig3_stu_vs_lru.png")
 
@@ -208,7 +223,8 @@ def _plot_ablation(out_dir, summaries, cfg, window):
         ax[0, 0].semilogy(x, np.maximum(s["lr"][f"{s['best_lr']:g}"]["curve"], 1e-8),
                           label=f"{name} (lr {s['best_lr']:g})")
     ax[0, 0].set(title="LRU ablation (best lr of each)", xlabel="samples", ylabel="normalised train loss",
-                 ylim=(1e-4, 10))
+                 ylim=(_y_floor(summaries), 10))
+    _samples_axis(ax[0, 0], cfg.steps)
     ax[0, 0].legend(fontsize=7)
     return save_fig(fig, out_dir / "lru_ablation.png")
 
