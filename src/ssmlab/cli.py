@@ -1,4 +1,4 @@
-"""Command-line interface: `ssmlab info | list | reproduce | run` (thin: parse flags -> config -> run)."""
+"""Command-line interface: `ssmlab info | list | reproduce | run | train` (thin: parse flags -> config -> run)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,45 @@ def run(
         raise typer.BadParameter(str(err.args[0] if err.args else err)) from err
     if isinstance(results[name], str):
         raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="Sequence layer name (lru, s4d, stu, ar_stu, linear_ssm).")] = "stu",
+    task: Annotated[str, typer.Option(help="Registered task name (e.g. digits).")] = "digits",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a TrainConfig field: key=value.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<task>-<model>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.npz.")] = False,
+    config: Annotated[str | None, typer.Option("--config", help="Preset for the task (e.g. quick, paper).")] = None,
+    distributed: Annotated[bool, typer.Option("--distributed", help="Call jax.distributed.initialize() "
+                                                                    "(multi-host).")] = False,
+):
+    """Train a stacked model on a task; writes config.json, metrics.jsonl, checkpoints and summary.json."""
+    import dataclasses
+
+    from .train import TrainConfig, TrainingDiverged, preset
+    from .train import train as _train
+    from .train.config import with_overrides
+
+    try:
+        base = preset(task, config, model) if config else TrainConfig(task=task, model=model)
+        cfg = with_overrides(base, parse_sets(set_))
+        if distributed:
+            cfg = dataclasses.replace(cfg, distributed=True)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    out = out if out is not None else Path("runs") / f"{cfg.task}-{cfg.model}"
+    try:
+        result = _train(cfg, out, resume=resume)
+    except TrainingDiverged as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+    s = result.summary
+    typer.echo(f"{out}: {s['steps']}/{s['total_steps']} steps, test accuracy {s.get('test_accuracy', float('nan')):.4f}"
+               f" (best {s['best_accuracy']:.4f})")
 
 
 def main():

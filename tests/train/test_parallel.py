@@ -1,0 +1,70 @@
+"""Data parallelism: 4 forced CPU devices give the same loss trajectory as 1 device (in subprocesses)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from ssmlab.train import parallel
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    import jax
+    import numpy as np
+    from ssmlab.data.dataset import ArrayDataset, Task
+    from ssmlab.train.config import TrainConfig
+    from ssmlab.train.loop import train
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 16, 1)).astype(np.float32)
+    y = (x[:, :8, 0].sum(axis=1) > 0).astype(np.int32)
+    task = Task(name="toy", train=ArrayDataset(x, y), test=ArrayDataset(x[:20], y[:20]), input_kind="real",
+                num_classes=2, seq_len=16, input_dim=1)
+    cfg = TrainConfig(task="toy", model=sys.argv[2], depth=2, d_model=8, state_size=4, batch_size=16, epochs=2,
+                      lr=1e-2, progress=False, log_every=1, norm=sys.argv[3])
+    res = train(cfg, Path(sys.argv[1]), task=task)
+    losses = [r["loss"] for r in map(json.loads, Path(sys.argv[1], "metrics.jsonl").read_text().splitlines())
+              if r.get("event") == "step"]
+    print(json.dumps({"devices": jax.device_count(), "losses": losses, "acc": res.history[-1]["test_accuracy"]}))
+""")
+
+
+def _run(tmp_path, devices: int, model: str, norm: str) -> dict:
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+    out = tmp_path / f"run{devices}{model}{norm}"
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(out), model, norm], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "norm"), [("lru", "batch")])
+def test_four_devices_match_one(tmp_path, model, norm):
+    one = _run(tmp_path, 1, model, norm)
+    four = _run(tmp_path, 4, model, norm)
+    assert one["devices"] == 1 and four["devices"] == 4
+    assert len(one["losses"]) == len(four["losses"]) == 8
+    np.testing.assert_allclose(four["losses"], one["losses"], rtol=2e-5, atol=2e-6)
+    assert abs(four["acc"] - one["acc"]) <= 1 / 20 + 1e-9  # at most one borderline test example may flip
+
+
+def test_batch_size_must_divide_devices():
+    mesh = parallel.data_mesh()
+    parallel.check_batch_size(mesh.devices.size * 3, mesh)
+    if mesh.devices.size > 1:
+        with pytest.raises(ValueError, match="divisible"):
+            parallel.check_batch_size(mesh.devices.size + 1, mesh)
+
+
+def test_distributed_only_when_asked(monkeypatch):
+    monkeypatch.delenv("SSMLAB_DISTRIBUTED", raising=False)
+    assert parallel.distributed_requested() is False
+    assert parallel.initialize_distributed(False) is False
+    monkeypatch.setenv("SSMLAB_DISTRIBUTED", "1")
+    assert parallel.distributed_requested() is True
