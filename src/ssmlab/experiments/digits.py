@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..layers import layer_names
 from ..train.loop import train
-from ..train.presets import DIGITS_PAPER_EPOCHS, digits_config
+from ..train.presets import DIGITS_PAPER_EPOCHS, DIGITS_QUICK_EPOCHS, DIGITS_QUICK_LR, digits_config
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
@@ -35,7 +35,7 @@ class DigitsConfig:
 
 
 def _train_one(layer: str, cfg: DigitsConfig, out_dir: Path) -> dict:
-    tc = dataclasses.replace(digits_config(layer, epochs=cfg.epochs), d_model=cfg.d_model, lr=cfg.lr, seed=cfg.seed,
+    tc = dataclasses.replace(digits_config(layer, epochs=cfg.epochs, lr=cfg.lr), d_model=cfg.d_model, seed=cfg.seed,
                              progress=False, eval_every=1, log_every=1000)
     run_dir = out_dir / layer
     if (run_dir / "checkpoint.npz").exists():
@@ -92,7 +92,7 @@ register(Experiment(
     paper="Issue 4 evidence (LRU, S4D, STU on a real small task)",
     checks="STU, LRU and S4D each reach >= 90% test accuracy on sequential 8x8 digits; learning curves",
     config_cls=DigitsConfig,
-    quick=DigitsConfig(epochs=4, d_model=32, below_target_verdict="partial"),
+    quick=DigitsConfig(epochs=DIGITS_QUICK_EPOCHS, lr=DIGITS_QUICK_LR, below_target_verdict="partial"),
     full=DigitsConfig(),
     run=run,
 ))

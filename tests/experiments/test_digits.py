@@ -1,0 +1,29 @@
+"""Digits experiment: smoke run into tmp_path (files, computed verdicts) and the slow >= 90% evidence."""
+
+import json
+
+import pytest
+
+from ssmlab.experiments.digits import DigitsConfig, run
+from ssmlab.layers import layer_names
+
+
+def test_digits_smoke(tmp_path):
+    cfg = DigitsConfig(layers=("s4d", "not_a_layer"), epochs=1, d_model=8, target=0.5, below_target_verdict="partial")
+    res = run(cfg, tmp_path)
+    assert (tmp_path / "digits_learning_curves.png").stat().st_size > 0
+    assert (tmp_path / "s4d" / "config.json").exists() and (tmp_path / "s4d" / "metrics.jsonl").exists()
+    acc = res.metrics["curves"]["s4d"]["final_test_accuracy"]
+    summary = json.loads((tmp_path / "s4d" / "summary.json").read_text())
+    assert summary["test_accuracy"] == acc
+    assert res.claims[0].verdict == ("pass" if acc >= 0.5 else "partial")
+    assert res.claims[1].verdict == "info" and res.metrics["missing_layers"] == ["not_a_layer"]
+
+
+@pytest.mark.slow
+def test_each_layer_reaches_ninety_percent(tmp_path):
+    layers = tuple(n for n in ("stu", "lru", "s4d") if n in layer_names())
+    res = run(DigitsConfig(layers=layers, epochs=12), tmp_path)
+    for name, curve in res.metrics["curves"].items():
+        assert curve["final_test_accuracy"] >= 0.9, (name, curve["test_accuracy"])
+    assert all(c.verdict == "pass" for c in res.claims)
