@@ -162,3 +162,19 @@ def test_registry_and_errors(key):
         LRU(state_size=4, d_model=2, mode="fft", key=key)
     with pytest.raises(ValueError, match=r"\[L, H\]"):
         layer(jnp.ones((32, 4), jnp.float32))
+
+
+@pytest.mark.slow
+def test_float32_error_at_long_length_near_unit_circle(key):
+    """Spec invariant 7: f32 vs f64 at L = 16,384 with |λ| up to 0.9999 (the hard case); reported and bounded."""
+    k1, k2 = jr.split(key)
+    layer64 = _lru(k1, N=16, H=2, r_min=0.99, r_max=0.9999)
+    layer32 = jax.tree_util.tree_map(lambda x: x.astype(jnp.float32) if isinstance(x, jax.Array) else x, layer64)
+    u = jr.normal(k2, (16_384, 2), jnp.float64)
+    y64 = eqx.filter_jit(layer64.with_mode("recurrent", "sequential"))(u)
+    errs = {}
+    for method in ("sequential", "associative"):
+        y32 = eqx.filter_jit(layer32.with_mode("recurrent", method))(u.astype(jnp.float32))
+        errs[method] = float(jnp.max(jnp.abs(y32 - y64)) / jnp.max(jnp.abs(y64)))
+    print("float32 relative error at L=16384:", errs)
+    assert max(errs.values()) < 1e-3
