@@ -127,8 +127,9 @@ def train(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from err
     s = result.summary
-    typer.echo(f"{out}: {s['steps']}/{s['total_steps']} steps, test accuracy {s.get('test_accuracy', float('nan')):.4f}"
-               f" (best {s['best_accuracy']:.4f})")
+    acc = f"test accuracy {s['test_accuracy']:.4f} (best {s['best_accuracy']:.4f})" if "test_accuracy" in s else \
+        "no evaluation yet (stopped before the end of an epoch)"
+    typer.echo(f"{out}: {s['steps']}/{s['total_steps']} steps, {acc}")
 
 
 def main():

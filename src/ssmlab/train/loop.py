@@ -33,7 +33,7 @@ from . import parallel
 from .checkpoint import load_checkpoint, read_header, save_checkpoint
 from .config import TrainConfig, config_dict, config_hash, parse_options
 from .metrics import MetricsLog, classification_loss, correct_count
-from .optim import count_parameters, make_optimizer, trainable
+from .optim import count_parameters, lr_schedule, make_optimizer, trainable
 from .progress_bar import TrainProgress
 
 
@@ -212,6 +212,7 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     run = _Run(cfg, out_dir, task, resume)
     _write_config(out_dir, cfg)
     base_key = jr.key(cfg.seed + 1)
+    schedule = lr_schedule(cfg, run.total_steps)
     started = time.perf_counter()
     stop = False
     with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress) as bar:
@@ -228,7 +229,7 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
                 bar.update(loss=loss, examples=cfg.batch_size)
                 if run.step % cfg.log_every == 0:
                     run.log.write({"event": "step", "step": run.step, "loss": loss, "accuracy": float(acc),
-                                   "examples_per_s": bar.throughput})
+                                   "lr": float(schedule(run.step - 1)), "examples_per_s": bar.throughput})
                 stop = bool(callback(run.step, loss)) if callback is not None else False
                 stop = stop or (cfg.max_steps > 0 and run.step >= cfg.max_steps)
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
@@ -241,7 +242,8 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
             if stop:
                 break
     finished = run.step >= run.total_steps
-    summary = {"steps": run.step, "total_steps": run.total_steps, "finished": finished, "best_accuracy": run.best,
+    best = run.best if math.isfinite(run.best) else None
+    summary = {"steps": run.step, "total_steps": run.total_steps, "finished": finished, "best_accuracy": best,
                "parameters": count_parameters(run.model), "config_hash": run.hash,
                "wall_s": time.perf_counter() - started}
     if run.history:
