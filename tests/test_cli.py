@@ -19,7 +19,7 @@ def test_info_and_list():
 
 
 def test_run_with_set_and_errors(tmp_path):
-    result = runner.invoke(app, ["run", "ssm-views", "--set", "lengths=3,5", "--set", "trials=1",
+    result = runner.invoke(app, ["run", "ssm-views", "--set", "lengths=3", "--set", "trials=1",
                                  "--set", "state_size=2", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report.md").exists()

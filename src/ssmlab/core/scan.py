@@ -11,6 +11,7 @@ Two evaluations of the same recurrence:
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Inexact
@@ -60,12 +61,21 @@ def linear_recurrence(
     b_t = bu.astype(dtype)
     if x0 is not None:
         b_t = b_t.at[0].add(a_t[0] * x0.astype(dtype))
-    if method == "sequential":
+    return _SCANS[method](a_t, b_t)
 
-        def step(x, ab):
-            x = ab[0] * x + ab[1]
-            return x, x
 
-        _, xs = lax.scan(step, jnp.zeros((N,), dtype), (a_t, b_t))
-        return xs
+def _sequential(a_t, b_t):
+    def step(x, ab):
+        x = ab[0] * x + ab[1]
+        return x, x
+
+    return lax.scan(step, jnp.zeros(b_t.shape[1:], b_t.dtype), (a_t, b_t))[1]
+
+
+def _associative(a_t, b_t):
     return lax.associative_scan(_combine, (a_t, b_t), axis=0)[1]
+
+
+# Compiled once per shape: eager callers would otherwise dispatch (and compile) every op of
+# the O(log L)-level associative recursion separately. Inside an outer jit these inline.
+_SCANS = {"sequential": jax.jit(_sequential), "associative": jax.jit(_associative)}
