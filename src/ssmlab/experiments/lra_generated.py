@@ -224,7 +224,7 @@ def run(cfg: LRAGeneratedConfig, out_dir: Path) -> Result:
 register(Experiment(
     name="lra-generated",
     paper="Spectral SSM §4-5 / LRU §4 (LRA ListOps, Pathfinder)",
-    checks="AR-STU and LRU learn generated ListOps and Pathfinder-32 above chance at CPU scale",
+    checks="AR-STU and LRU learn generated ListOps (quick) and Pathfinder-32 (full) above chance at CPU scale",
     config_cls=LRAGeneratedConfig,
     quick=LRAGeneratedConfig(),
     full=LRAGeneratedConfig(tasks=("listops", "pathfinder"), listops_train=20_000, listops_test=2_000,
