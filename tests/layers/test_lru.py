@@ -143,7 +143,7 @@ def test_float32_close_to_float64(key):
     k1, k2 = jr.split(key)
     layer64 = _lru(k1, N=16, H=4, r_min=0.9, r_max=0.999)
     layer32 = jax.tree_util.tree_map(lambda x: x.astype(jnp.float32) if isinstance(x, jax.Array) else x, layer64)
-    u = jr.normal(k2, (1024, 4), jnp.float64)
+    u = jr.normal(k2, (256, 4), jnp.float64)
     y64 = eqx.filter_jit(layer64)(u)
     y32 = eqx.filter_jit(layer32)(u.astype(jnp.float32))
     assert y32.dtype == jnp.float32

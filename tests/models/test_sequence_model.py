@@ -11,7 +11,8 @@ from ssmlab.layers import layer_names
 from ssmlab.layers.lru import replace_static
 from ssmlab.models import SequenceModel, apply_batch, make_model
 
-LAYERS = [n for n in ("lru", "s4d", "linear_ssm", "stu") if n in layer_names()]
+LAYERS = [n if n in ("lru", "stu") else pytest.param(n, marks=pytest.mark.slow)
+          for n in ("lru", "s4d", "linear_ssm", "stu") if n in layer_names()]
 
 
 def _opts(layer):

@@ -1,6 +1,7 @@
 """Training loop: resume after an interruption = uninterrupted run; NaN stop; checkpoint refusal; JSONL."""
 
 import json
+import math
 
 import jax
 import numpy as np
@@ -35,7 +36,8 @@ def _flat(model):
 def test_resume_equals_uninterrupted_run(tmp_path):
     task = _task()
     full = train(_cfg(), tmp_path / "full", task=task)
-    part = train(_cfg(max_steps=4), tmp_path / "part", task=task)  # stops mid-epoch 2 (3 steps per epoch)
+    # interrupted by a callback mid-epoch 2 (3 steps per epoch); `max_steps` stops are covered by the CLI test
+    part = train(_cfg(), tmp_path / "part", task=task, callback=lambda step, loss: step == 4)
     assert not part.finished and checkpoint_step(tmp_path / "part") == 4
     resumed = train(_cfg(), tmp_path / "part", task=task, resume=True)
     assert resumed.finished
@@ -45,9 +47,11 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
     assert any(r.get("event") == "resumed" for r in records)
     assert json.loads((tmp_path / "full" / "config.json").read_text())["config"]["model"] == "lru"
-    # a callback can stop a run too; the checkpoint position is then exactly that step
-    train(_cfg(), tmp_path / "cb", task=task, callback=lambda step, loss: step == 2)
-    assert checkpoint_step(tmp_path / "cb") == 2
+    steps = [r for r in records if r.get("event") == "step"]
+    # 9 steps, int(0.1 * 9) = 0 warm-up steps: cosine from lr at step 0 towards lr_min at step 9
+    lr, lr_min = _cfg().lr, _cfg().lr_min
+    expect = [lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * s / 9)) for s in range(9)]
+    assert [r["lr"] for r in steps] == pytest.approx(expect, rel=1e-5)
 
 
 def test_nan_loss_stops_with_clear_message(tmp_path):
