@@ -9,7 +9,7 @@ from __future__ import annotations
 from .config import TrainConfig, register_preset
 
 DIGITS_PAPER_EPOCHS = 20
-DIGITS_QUICK_EPOCHS = 4
+DIGITS_QUICK_EPOCHS = 5
 DIGITS_QUICK_LR = 1e-2
 
 
