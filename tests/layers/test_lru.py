@@ -139,6 +139,7 @@ def _replace(layer, **kw):
     return layer
 
 
+@pytest.mark.slow
 def test_float32_close_to_float64(key):
     k1, k2 = jr.split(key)
     layer64 = _lru(k1, N=16, H=4, r_min=0.9, r_max=0.999)

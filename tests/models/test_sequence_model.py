@@ -66,12 +66,11 @@ def test_tokens_dropout_and_errors(key):
     model, state = make_model(layer="lru", d_model=4, depth=1, d_out=3, seq_len=10, key=key, input_kind="tokens",
                               vocab_size=7, dropout=0.5, layer_options={"state_size": 2})
     tokens = jnp.arange(10) % 7
-    a, _ = model(tokens, state, key=jr.key(0))
-    b, _ = model(tokens, state, key=jr.key(1))
-    c, _ = model(tokens, state, key=jr.key(1), inference=True)
+    f = eqx.filter_jit(lambda k, inference: model(tokens, state, key=k, inference=inference)[0])
+    a, b, c = f(jr.key(0), False), f(jr.key(1), False), f(jr.key(1), True)
     d, _ = model(tokens, state)
     assert not np.allclose(np.asarray(a), np.asarray(b))
-    np.testing.assert_array_equal(np.asarray(c), np.asarray(d))
+    np.testing.assert_allclose(np.asarray(c), np.asarray(d), rtol=1e-5, atol=1e-7)  # jit vs eager, float32
     with pytest.raises(ValueError, match="vocab_size"):
         SequenceModel(layer="lru", d_model=4, depth=1, d_out=2, seq_len=4, input_kind="tokens", key=key)
     with pytest.raises(ValueError, match="pooling"):

@@ -24,7 +24,7 @@ def _task(n=48, L=12, seed=0):
 
 
 def _cfg(**kw):
-    base = dict(task="toy", model="lru", depth=1, d_model=8, state_size=4, batch_size=16, epochs=3, lr=1e-2,
+    base = dict(task="toy", model="lru", depth=1, d_model=8, state_size=4, batch_size=16, epochs=2, lr=1e-2,
                 dropout=0.1, progress=False, log_every=1)
     return TrainConfig(**(base | kw))
 
@@ -48,16 +48,16 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert any(r.get("event") == "resumed" for r in records)
     assert json.loads((tmp_path / "full" / "config.json").read_text())["config"]["model"] == "lru"
     steps = [r for r in records if r.get("event") == "step"]
-    # 9 steps, int(0.1 * 9) = 0 warm-up steps: cosine from lr at step 0 towards lr_min at step 9
+    # 6 steps, int(0.1 * 6) = 0 warm-up steps: cosine from lr at step 0 towards lr_min at step 6
     lr, lr_min = _cfg().lr, _cfg().lr_min
-    expect = [lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * s / 9)) for s in range(9)]
+    expect = [lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * s / 6)) for s in range(6)]
     assert [r["lr"] for r in steps] == pytest.approx(expect, rel=1e-5)
 
 
 def test_nan_loss_stops_with_clear_message(tmp_path):
     task = _task()
     with pytest.raises(TrainingDiverged, match="learning rate"):
-        train(_cfg(lr=1e30, lr_min=1e29, grad_clip=0.0, epochs=2), tmp_path / "nan", task=task)
+        train(_cfg(lr=1e30, lr_min=1e29, grad_clip=0.0), tmp_path / "nan", task=task)
 
 
 def test_checkpoint_refusals(tmp_path):
