@@ -1,5 +1,6 @@
 """Training: config and presets, optimiser groups, loop, checkpoints, data parallelism, metrics."""
 
+from . import lra_configs as lra_configs  # registers the LRA task presets
 from . import presets as presets
 from .config import TrainConfig as TrainConfig
 from .config import preset as preset

@@ -141,7 +141,7 @@ _PRESETS: dict[tuple[str, str], PresetFactory] = {}
 def register_preset(task: str, name: str, factory: PresetFactory) -> PresetFactory:
     """Register `factory(model) -> TrainConfig` as preset `name` of `task` (used by `ssmlab train --config`)."""
     key = (task, name)
-    if key in _PRESETS and _PRESETS[key] is not factory:
+    if key in _PRESETS and _PRESETS[key] != factory:  # re-registering an equal factory is harmless
         raise ValueError(f"preset {name!r} for task {task!r} is already registered.")
     _PRESETS[key] = factory
     return factory
