@@ -112,3 +112,16 @@ def test_registry_and_errors(key):
         S4D(d_model=2, discretization="euler", key=key)
     with pytest.raises(ValueError, match="init"):
         S4D(d_model=2, init="legs", key=key)
+
+
+def test_bidirectional_is_forward_plus_reversed_second_readout(key):
+    k1, k2 = jr.split(key)
+    layer = _s4d(k1, H=2, N=6, bidirectional=True)
+    u = jr.normal(k2, (29, 2), jnp.float64)
+    fwd = _recurrent_reference(layer, u)
+    # the backward half: same A, B, dt with readout C2 on the reversed sequence, no second D
+    back_layer = eqx.tree_at(lambda m: (m.c_re, m.c_im), layer, (layer.c2_re, layer.c2_im))
+    bwd = (_recurrent_reference(back_layer, u[::-1]) - layer.d[None, :] * u[::-1])[::-1]
+    y = eqx.filter_jit(layer)(u)
+    assert float(jnp.max(jnp.abs(y - (fwd + bwd)))) <= 1e-10 * float(jnp.max(jnp.abs(y)))
+    assert layer.c2_re is not None and _s4d(k1, H=2, N=6).c2_re is None

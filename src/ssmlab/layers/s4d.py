@@ -86,6 +86,8 @@ class S4D(AbstractSequenceLayer):
     c_re: Float[Array, "H M"]
     c_im: Float[Array, "H M"]
     d: Float[Array, " H"]
+    c2_re: Float[Array, "H M"] | None
+    c2_im: Float[Array, "H M"] | None
     discretization: str = eqx.field(static=True)
 
     def __init__(
@@ -97,10 +99,15 @@ class S4D(AbstractSequenceLayer):
         discretization: str = "zoh",
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
+        bidirectional: bool = False,
         dtype=jnp.float32,
         key: PRNGKeyArray,
     ):
-        """S4D-Lin/Inv init with `state_size` = N (N/2 complex modes stored) and log-uniform dt."""
+        """S4D-Lin/Inv init with `state_size` = N (N/2 complex modes stored) and log-uniform dt.
+
+        `bidirectional` adds a second readout C2 applied to the reversed sequence (same A, B, dt):
+        y = K * u + rev(K2 * rev(u)) + D u, with K2 built from C2 (S5-style, our choice; non-causal).
+        """
         if d_model < 1:
             raise ValueError(f"d_model must be >= 1; got {d_model}.")
         if state_size < 2 or state_size % 2:
@@ -110,7 +117,7 @@ class S4D(AbstractSequenceLayer):
         if discretization not in _DISC:
             raise ValueError(f"discretization must be one of {_DISC}; got {discretization!r}.")
         M = state_size // 2
-        k_dt, k_c1, k_c2, k_d = jr.split(key, 4)
+        k_dt, k_c1, k_c2, k_d, k_b1, k_b2 = jr.split(key, 6)
         self.log_dt = jr.uniform(k_dt, (d_model,), dtype, math.log(dt_min), math.log(dt_max))
         self.log_a_real = jnp.full((d_model, M), math.log(0.5), dtype)
         self.a_imag = jnp.broadcast_to(s4d_imag_init(state_size=state_size, init=init)[None, :],
@@ -121,6 +128,8 @@ class S4D(AbstractSequenceLayer):
         self.c_re = scale * jr.normal(k_c1, (d_model, M), dtype)
         self.c_im = scale * jr.normal(k_c2, (d_model, M), dtype)
         self.d = jr.normal(k_d, (d_model,), dtype)
+        self.c2_re = scale * jr.normal(k_b1, (d_model, M), dtype) if bidirectional else None
+        self.c2_im = scale * jr.normal(k_b2, (d_model, M), dtype) if bidirectional else None
         self.discretization = discretization
 
     @property
@@ -150,6 +159,10 @@ class S4D(AbstractSequenceLayer):
             raise ValueError(f"u must have shape [L, H] with L >= 1 and H={H}; got {tuple(u.shape)}. "
                              "Use jax.vmap(layer) for batches.")
         y = causal_conv(u, self.kernel(u.shape[0]).astype(u.dtype))
+        if self.c2_re is not None:
+            k2 = s4d_kernel(self.a, self.b, self.c2_re + 1j * self.c2_im, jnp.exp(self.log_dt), length=u.shape[0],
+                            discretization=self.discretization)
+            y = y + causal_conv(u[::-1], k2.astype(u.dtype))[::-1]
         return (y + self.d[None, :] * u).astype(jnp.result_type(u, self.d))
 
 
