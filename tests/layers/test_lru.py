@@ -179,3 +179,15 @@ def test_float32_error_at_long_length_near_unit_circle(key):
         errs[method] = float(jnp.max(jnp.abs(y32 - y64)) / jnp.max(jnp.abs(y64)))
     print("float32 relative error at L=16384:", errs)
     assert max(errs.values()) < 1e-3
+
+
+def test_bidirectional_adds_reversed_pass_with_second_readout(key):
+    k1, k2 = jr.split(key)
+    layer = _lru(k1, N=4, H=2, bidirectional=True)
+    u = jr.normal(k2, (17, 2), jnp.float64)
+    fwd_only = eqx.tree_at(lambda m: (m.c2_re, m.c2_im), layer, (None, None), is_leaf=lambda x: x is None)
+    back = eqx.tree_at(lambda m: (m.c_re, m.c_im, m.d), fwd_only, (layer.c2_re, layer.c2_im, jnp.zeros(2)))
+    expect = _direct_sum(fwd_only, u) + _direct_sum(back, u[::-1])[::-1]
+    for mode in ("recurrent", "convolution"):
+        y = eqx.filter_jit(layer.with_mode(mode))(u)
+        assert float(jnp.max(jnp.abs(y - expect))) <= 1e-10 * float(np.max(np.abs(expect)))

@@ -91,6 +91,8 @@ class LRU(AbstractSequenceLayer):
     c_re: Float[Array, "H N"]
     c_im: Float[Array, "H N"]
     d: Float[Array, " H"]
+    c2_re: Float[Array, "H N"] | None
+    c2_im: Float[Array, "H N"] | None
     mode: str = eqx.field(static=True)
     scan_method: str = eqx.field(static=True)
 
@@ -104,16 +106,21 @@ class LRU(AbstractSequenceLayer):
         max_phase: float = 6.28,
         mode: str = "recurrent",
         scan_method: str = "associative",
+        bidirectional: bool = False,
         dtype=jnp.float32,
         key: PRNGKeyArray,
     ):
-        """Ring init of λ, γ = sqrt(1 - |λ|²), B ~ CN(0, 1/H), C ~ CN(0, 2/N), D ~ N(0, 1) [LRU code]."""
+        """Ring init of λ, γ = sqrt(1 - |λ|²), B ~ CN(0, 1/H), C ~ CN(0, 2/N), D ~ N(0, 1) [LRU code].
+
+        `bidirectional` (S5 style, our choice): the same λ, γ, B run on the reversed sequence with
+        their own readout C2, y = Re(C x_fwd) + rev(Re(C2 x_bwd)) + D u (non-causal).
+        """
         if state_size < 1 or d_model < 1:
             raise ValueError(f"state_size and d_model must be >= 1; got {state_size}, {d_model}.")
         _check_ring(r_min, r_max, max_phase)
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}; got {mode!r}.")
-        k_ring, k_b1, k_b2, k_c1, k_c2, k_d = jr.split(key, 6)
+        k_ring, k_b1, k_b2, k_c1, k_c2, k_d, k_e1, k_e2 = jr.split(key, 8)
         self.nu_log, self.theta_log = ring_init(k_ring, state_size=state_size, r_min=r_min, r_max=r_max,
                                                 max_phase=max_phase, dtype=dtype)
         self.gamma_log = gamma_log_init(self.nu_log)
@@ -124,6 +131,8 @@ class LRU(AbstractSequenceLayer):
         self.c_re = c_scale * jr.normal(k_c1, (d_model, state_size), dtype)
         self.c_im = c_scale * jr.normal(k_c2, (d_model, state_size), dtype)
         self.d = jr.normal(k_d, (d_model,), dtype)
+        self.c2_re = c_scale * jr.normal(k_e1, (d_model, state_size), dtype) if bidirectional else None
+        self.c2_im = c_scale * jr.normal(k_e2, (d_model, state_size), dtype) if bidirectional else None
         self.mode = mode
         self.scan_method = scan_method
 
@@ -142,9 +151,15 @@ class LRU(AbstractSequenceLayer):
         """Complex readout C."""
         return self.c_re + 1j * self.c_im
 
-    def kernel(self, length: int) -> Float[Array, "L H H"]:
-        """K_j = Re(C diag(λ^j γ) B), j < length (D not included) [LRU, by unrolling eq. (7)]."""
-        return jnp.real(ssm_kernel(self.eigenvalues, self.b_normalised, self.c, length=length))
+    def kernel(self, length: int, c: Array | None = None) -> Float[Array, "L H H"]:
+        """K_j = Re(C diag(λ^j γ) B), j < length (D not included; `c` overrides C) [LRU, by unrolling eq. (7)]."""
+        return jnp.real(ssm_kernel(self.eigenvalues, self.b_normalised, self.c if c is None else c, length=length))
+
+    def _causal(self, u: Float[Array, "L H"], c: Array) -> Float[Array, "L H"]:
+        if self.mode == "recurrent":
+            x = linear_recurrence(self.eigenvalues, u @ self.b_normalised.T, method=self.scan_method)
+            return jnp.real(x @ c.T)
+        return causal_conv_mixing(u, self.kernel(u.shape[0], c))
 
     def with_mode(self, mode: str, scan_method: str | None = None) -> LRU:
         """The same parameters evaluated in another mode (and optionally another scan method)."""
@@ -158,11 +173,9 @@ class LRU(AbstractSequenceLayer):
         if u.ndim != 2 or u.shape[1] != H or u.shape[0] == 0:
             raise ValueError(f"u must have shape [L, H] with L >= 1 and H={H}; got {tuple(u.shape)}. "
                              "Use jax.vmap(layer) for batches.")
-        if self.mode == "recurrent":
-            x = linear_recurrence(self.eigenvalues, u @ self.b_normalised.T, method=self.scan_method)
-            y = jnp.real(x @ self.c.T)
-        else:
-            y = causal_conv_mixing(u, self.kernel(u.shape[0]))
+        y = self._causal(u, self.c)
+        if self.c2_re is not None:
+            y = y + self._causal(u[::-1], self.c2_re + 1j * self.c2_im)[::-1]
         return (y + self.d[None, :] * u).astype(jnp.result_type(u, self.d))
 
 
