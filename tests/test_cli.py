@@ -29,3 +29,18 @@ def test_run_with_set_and_errors(tmp_path):
     assert bad.exit_code != 0 and "unknown config key" in bad.output
     bad = runner.invoke(app, ["reproduce", "--only", "nope", "--out", str(tmp_path)])
     assert bad.exit_code != 0 and "unknown experiment" in bad.output
+
+
+def test_data_generate_then_load(tmp_path):
+    from ssmlab.data import make_task
+
+    result = runner.invoke(app, ["data", "generate", "listops", "--data-dir", str(tmp_path), "--num", "48"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "listops-1000" / "basic_train.tsv").exists()
+    result = runner.invoke(app, ["data", "generate", "pathfinder", "--data-dir", str(tmp_path), "--num", "4"])
+    assert result.exit_code == 0, result.output
+    assert "listops" in runner.invoke(app, ["data", "list"]).output
+    bad = runner.invoke(app, ["data", "generate", "cifar", "--data-dir", str(tmp_path)])
+    assert bad.exit_code != 0 and "listops" in bad.output
+    task = make_task("listops", data_dir=str(tmp_path))
+    assert len(task.train) == 48

@@ -42,3 +42,7 @@ from .theory import learning_dynamics as learning_dynamics
 from .theory.expressivity import DeepLinearSSM as DeepLinearSSM
 from .theory.expressivity_construction import minimal_depth_search as minimal_depth_search
 from .theory.expressivity_construction import shallow_to_deep as shallow_to_deep
+from .train import TrainConfig as TrainConfig
+from .train import TrainResult as TrainResult
+from .train import train as train
+from .train import trainable as trainable

@@ -132,6 +132,47 @@ def train(
     typer.echo(f"{out}: {s['steps']}/{s['total_steps']} steps, {acc}")
 
 
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: list tasks, generate LRA stand-ins.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("list")
+def data_list():
+    """Registered task names (usable with `ssmlab train --task`)."""
+    from .data import task_names
+
+    for name in task_names():
+        typer.echo(name)
+
+
+@data_app.command("generate")
+def data_generate(
+    kind: Annotated[str, typer.Argument(help="listops or pathfinder")],
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Root folder the LRA loaders read ($SSMLAB_DATA).")],
+    num: Annotated[int, typer.Option(help="Examples to generate (listops: training trees).")] = 2000,
+    resolution: Annotated[int, typer.Option(help="Pathfinder image side (32, 64, 128, 256).")] = 32,
+    difficulty: Annotated[str, typer.Option(help="Pathfinder difficulty folder.")] = "curv_contour_length_14",
+    seed: Annotated[int, typer.Option(help="Random seed (generation is deterministic by seed).")] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+):
+    """Write procedurally generated ListOps or Pathfinder data in the released on-disk format."""
+    if num < 1:
+        raise typer.BadParameter(f"--num must be >= 1; got {num}.")
+    if kind == "listops":
+        from .data.listops_gen import write_listops
+
+        small = max(1, num // 48)
+        out = write_listops(data_dir, num_train=num, num_val=small, num_test=small, seed=seed, workers=workers)
+    elif kind == "pathfinder":
+        from .data.pathfinder_gen import write_pathfinder
+
+        out = write_pathfinder(data_dir, num=num, resolution=resolution, difficulty=difficulty, seed=seed,
+                               workers=workers)
+    else:
+        raise typer.BadParameter(f"kind must be 'listops' or 'pathfinder'; got {kind!r}.")
+    typer.echo(f"wrote {out}")
+
+
 def main():
     """Console-script entry point."""
     app()

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-GENERATE_HINT = ("synthetic stand-ins: `ssmlab.data.listops_gen.write_listops` / "
-                 "`ssmlab.data.pathfinder_gen.write_pathfinder`")
+GENERATE_HINT = ("synthetic stand-ins: `ssmlab data generate listops|pathfinder --data-dir DIR` "
+                 "(Python: `ssmlab.data.listops_gen.write_listops` / "
+                 "`ssmlab.data.pathfinder_gen.write_pathfinder`)")
 
 
 class DataNotFoundError(FileNotFoundError):
