@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax.random as jr
 import numpy as np
 import pytest
 
 from ssmlab.data.dataset import ArrayDataset, Task
-from ssmlab.experiments.lra_generated import LRAGeneratedConfig, _Classifier, _trainable, baseline, run
+from ssmlab.experiments.lra_generated import LRAGeneratedConfig, baseline, run
 
 
 def _task(train_y, test_y, classes):
@@ -28,15 +27,6 @@ def test_baseline_is_the_best_constant_guess():
 
 
 @pytest.mark.slow
-def test_frozen_stu_fields_are_not_trainable():
-    cfg = LRAGeneratedConfig(depth=1, d_model=4, num_filters=2)
-    model = _Classifier(_task([0, 1], [0, 1], 2), "ar_stu", cfg, key=jr.key(0))
-    spec = _trainable(model)
-    assert spec.layers[0].sigma is False and spec.layers[0].filters_fft is False
-    assert spec.layers[0].m_phi_plus is True and spec.readout.weight is True
-
-
-@pytest.mark.slow
 def test_tiny_run_writes_figure_and_computes_verdicts(tmp_path):
     cfg = dataclasses.replace(LRAGeneratedConfig(), tasks=("listops", "pathfinder"), listops_train=64,
                               listops_test=40, listops_max_length=30,
@@ -48,7 +38,7 @@ def test_tiny_run_writes_figure_and_computes_verdicts(tmp_path):
     for name in ("listops", "pathfinder"):
         for model in ("ar_stu", "lru"):
             m = res.metrics[name][model]
-            assert len(m["losses"]) == 4 and len(m["test_acc"]) == 2 and 0 <= m["final_acc"] <= 1
+            assert len(m["losses"]) >= cfg.steps and len(m["test_acc"]) >= 1 and 0 <= m["final_acc"] <= 1
             z_pass = m["final_acc"] - res.metrics[name]["baseline"] > 2.33 * np.sqrt(
                 res.metrics[name]["baseline"] * (1 - res.metrics[name]["baseline"]) / (40 if name == "listops" else 8))
             verdict = next(c.verdict for c in res.claims if c.claim.startswith(f"{model} learns generated {name}"))
