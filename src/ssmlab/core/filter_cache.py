@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from .._atomic import atomic_savez
 from .hankel import spectral_filters
 
 CACHE_ENV = "SSMLAB_CACHE_DIR"
@@ -77,16 +77,7 @@ def _load(path: Path, meta: str, seq_len: int, num_filters: int, dtype) -> tuple
 def _store(path: Path, sigma: np.ndarray, phi: np.ndarray, meta: str) -> None:
     """Write atomically: a temporary file in the target folder, flushed, then renamed over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, sigma=sigma, phi=phi, meta=np.array(meta), sha256=np.array(_digest(sigma, phi, meta)))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_savez(path, sigma=sigma, phi=phi, meta=np.array(meta), sha256=np.array(_digest(sigma, phi, meta)))
 
 
 def cached_spectral_filters(

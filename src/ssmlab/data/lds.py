@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array
 
+from .._atomic import atomic_savez
 from ..core.checks import check_length
 from ..core.scan import linear_recurrence
 from .dataset import ArrayDataset, Task, register_task
@@ -448,15 +448,8 @@ def save(lds: LDS, path: str | os.PathLike) -> Path:
         raise ValueError(f"path must end in .npz (numpy archive); got {str(path)!r}.")
     if not path.parent.is_dir():
         raise ValueError(f"folder {str(path.parent)!r} does not exist; create it before saving.")
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, a=lds.a, b=lds.b, c=lds.c, d=lds.d, kind=np.array(lds.kind), format=np.array(_FORMAT))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_savez(path, a=lds.a, b=lds.b, c=lds.c, d=lds.d, kind=np.array(lds.kind),
+                        format=np.array(_FORMAT))
 
 
 def load(path: str | os.PathLike) -> LDS:

@@ -6,6 +6,8 @@ import base64
 import html
 from pathlib import Path
 
+from .._atomic import atomic_write_text
+
 _BADGE = {"pass": "✅ pass", "fail": "❌ fail", "partial": "⚠️ partial", "info": "ℹ️ info"}
 
 
@@ -76,7 +78,5 @@ def write_report(out_root: Path, results, exps, env, preset) -> tuple[Path, Path
     """Write report.md and a self-contained report.html into `out_root`."""
     md, page = out_root / "report.md", out_root / "report.html"
     for path, text in ((md, _markdown(results, exps, env, preset)), (page, _html(results, exps, env, preset))):
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, text)
     return md, page

@@ -1,5 +1,4 @@
 """Run registered experiments and collect their results into a report."""
-
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +9,7 @@ import traceback
 from pathlib import Path
 from typing import Literal
 
+from .._atomic import atomic_write_text
 from ..progress import console
 from .registry import Claim, Result, experiments, get
 from .report import write_report
@@ -58,9 +58,7 @@ def _jsonable(x):
 
 def write_json(path: Path, obj) -> None:
     """Write `obj` as indented JSON atomically (temp file + rename)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=True))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True))
 
 
 def run_one(name: str, out_root: Path, preset: Literal["quick", "full"] = "quick",

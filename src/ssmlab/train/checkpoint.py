@@ -12,14 +12,14 @@ configuration and the template pytree and raises ValueError naming what does not
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
+
+from .._atomic import atomic_savez
 
 FORMAT = "ssmlab-checkpoint-v1"
 
@@ -36,17 +36,7 @@ def save_checkpoint(path: Path, tree: Any, *, header: dict) -> Path:
     meta = dict(header, format=FORMAT, leaves=[[list(x.shape), str(x.dtype)] for x in leaves])
     arrays = {f"leaf_{i}": x for i, x in enumerate(leaves)}
     arrays["header"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_savez(path, **arrays)
 
 
 def read_header(path: Path) -> dict:

@@ -27,6 +27,7 @@ import jax.random as jr
 import numpy as np
 import optax
 
+from .._atomic import atomic_write_text
 from ..data.dataset import ArrayDataset, Task, make_task
 from ..models.sequence_model import apply_batch, make_model
 from . import parallel
@@ -109,9 +110,7 @@ def _write_config(out_dir: Path, cfg: TrainConfig) -> None:
     env = {"ssmlab": __version__, "jax": jax.__version__, "backend": jax.default_backend(),
            "devices": [str(d) for d in jax.devices()], "process_count": jax.process_count()}
     record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": env}
-    tmp = out_dir / "config.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
-    tmp.replace(out_dir / "config.json")
+    atomic_write_text(out_dir / "config.json", json.dumps(record, indent=2, sort_keys=True))
 
 
 def _batch_size(cfg: TrainConfig, mesh) -> int:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._atomic import atomic_savez
+
 GENERATE_HINT = ("synthetic stand-ins: `ssmlab data generate listops|pathfinder --data-dir DIR` "
                  "(Python: `ssmlab.data.listops_gen.write_listops` / "
                  "`ssmlab.data.pathfinder_gen.write_pathfinder`)")
@@ -115,10 +117,7 @@ def cached_arrays(cache_dir: Path | None, name: str, sources: Iterable[Path], op
     arrays = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
+        atomic_savez(path, **arrays)
     except OSError:
         pass
     return arrays

@@ -1,0 +1,45 @@
+"""Atomic file writes: a temporary file in the target folder, flushed and fsynced, then renamed over
+the target with `os.replace`, so a crash or a concurrent reader sees the old file or the new one,
+never a partial write. The temporary file is removed if writing fails.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """Open a binary handle whose contents replace `path` only when the block exits without error."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_savez(path: str | os.PathLike, **arrays) -> Path:
+    """`np.savez(path, **arrays)`, written atomically."""
+    with atomic_open(path) as fh:
+        np.savez(fh, **arrays)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 `text` to `path` atomically."""
+    with atomic_open(path) as fh:
+        fh.write(text.encode("utf-8"))
+    return Path(path)

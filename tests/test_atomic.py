@@ -1,0 +1,21 @@
+import numpy as np
+import pytest
+
+from ssmlab._atomic import atomic_open, atomic_savez, atomic_write_text
+
+
+def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "a.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError), atomic_open(target) as fh:
+        fh.write(b"partial")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_savez_round_trip(tmp_path):
+    path = atomic_savez(tmp_path / "x.npz", a=np.arange(3), b=np.ones((2, 2)))
+    with np.load(path) as z:
+        np.testing.assert_array_equal(z["a"], np.arange(3))
+        np.testing.assert_array_equal(z["b"], np.ones((2, 2)))
