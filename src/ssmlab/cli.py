@@ -38,7 +38,7 @@ def parse_sets(sets: list[str] | None) -> dict[str, str]:
 @app.command()
 def info():
     """Versions, devices and float64 status."""
-    from .experiments.runner import environment
+    from .environment import environment
 
     for key, value in environment().items():
         typer.echo(f"{key:>8}: {value}")

@@ -3,41 +3,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import time
 import traceback
 from pathlib import Path
 from typing import Literal
 
 from .._atomic import atomic_write_text
+from ..environment import environment
 from ..progress import console
 from .registry import Claim, Result, experiments, get
 from .report import write_report
-
-
-def _git_sha() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def environment() -> dict[str, str]:
-    """Versions and devices recorded with every run."""
-    import jax
-
-    from .. import __version__
-
-    return {
-        "ssmlab": __version__,
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "devices": ", ".join(str(d) for d in jax.devices()),
-        "x64": str(jax.config.jax_enable_x64),
-        "git": _git_sha(),
-    }
 
 
 def _jsonable(x):

@@ -29,6 +29,7 @@ import optax
 
 from .._atomic import atomic_write_text
 from ..data.dataset import ArrayDataset, Task, make_task
+from ..environment import environment
 from ..models.sequence_model import apply_batch, make_model
 from . import parallel
 from .checkpoint import load_checkpoint, read_header, save_checkpoint
@@ -105,11 +106,7 @@ def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh)
 
 
 def _write_config(out_dir: Path, cfg: TrainConfig) -> None:
-    from .. import __version__
-
-    env = {"ssmlab": __version__, "jax": jax.__version__, "backend": jax.default_backend(),
-           "devices": [str(d) for d in jax.devices()], "process_count": jax.process_count()}
-    record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": env}
+    record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": environment()}
     atomic_write_text(out_dir / "config.json", json.dumps(record, indent=2, sort_keys=True))
 
 
