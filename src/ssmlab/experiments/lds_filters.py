@@ -29,6 +29,7 @@ from jax.flatten_util import ravel_pytree
 
 from ..data.lds import LDS, LDSStream, paper_lds, random_symmetric_lds
 from ..layers.base import make_layer
+from ..train.optim import trainable
 from . import lds_training as T
 from .lds_study import eval_set, seed_streams
 from .plotting import new_figure
@@ -88,7 +89,7 @@ def train_k_grid(lds: LDS, cfg: LDSFiltersConfig, x_ev, y_ev) -> np.ndarray:
 
 def stu_jacobian(model, xs) -> tuple[np.ndarray, np.ndarray]:
     """(J [E·L·d_out, P] = ∂ŷ/∂θ of the STU over sequences xs [E, L, d_in], filter index of each column; -1 = M^u)."""
-    params, static = eqx.partition(model, T.trainable_spec(model))
+    params, static = eqx.partition(model, trainable(model))
     flat, unravel = ravel_pytree(params)
 
     def labels_of(leaf_name: str, leaf):

@@ -32,21 +32,13 @@ from jaxtyping import Array, Float
 from ..core.scan import linear_recurrence
 from ..layers.base import AbstractSequenceLayer
 from ..layers.lru import LRU, lru_eigenvalues
-from ..layers.stu import STU, STUApprox, stu_frozen_fields
-
-
-def trainable_spec(model: eqx.Module):
-    """Boolean pytree: True on the floating arrays the optimiser updates (STU filters are frozen)."""
-    spec = jax.tree.map(eqx.is_inexact_array, model)
-    if isinstance(model, (STU, STUApprox)):
-        for name in stu_frozen_fields():
-            spec = eqx.tree_at(lambda m, n=name: getattr(m, n), spec, False)
-    return spec
+from ..layers.stu import STU
+from ..train.optim import trainable
 
 
 def stack_runs(models: list[eqx.Module]):
     """(stacked trainable params [R, ...], shared static part) of R models with the same structure."""
-    parts = [eqx.partition(m, trainable_spec(m)) for m in models]
+    parts = [eqx.partition(m, trainable(m)) for m in models]
     params = jax.tree.map(lambda *xs: jnp.stack(xs), *[p for p, _ in parts])
     return params, parts[0][1]
 
