@@ -2,27 +2,96 @@
 
 Cases time a fixed-size batch per variant with the shared harness (no reference output to compare:
 the variants make different data), then print the extrapolated time for the released dataset sizes
-(100,000 ListOps trees; 200,000 Pathfinder images per difficulty).
+(100,000 ListOps trees; 200,000 Pathfinder images per difficulty). ListOps is timed against a copy of the
+previous generator (one recursive draw at a time, text built while growing), kept here as the reference.
 """
 
 from __future__ import annotations
 
-from ssmlab.data.listops_gen import generate_listops
+import time
+
+import numpy as np
+
+from ssmlab.data.listops_gen import OPERATORS, generate_listops, generate_listops_ids, operator_value
 from ssmlab.data.pathfinder_gen import generate_pathfinder
 
 from .harness import compare
 
 
+class _Uniforms:
+    """Uniform floats from a seeded Generator, refilled 65,536 at a time (the previous generator's stream)."""
+
+    def __init__(self, seed: int):
+        self.rng, self.buf, self.i = np.random.default_rng(seed), [], 0
+
+    def __call__(self) -> float:
+        if self.i == len(self.buf):
+            self.buf, self.i = self.rng.random(65536).tolist(), 0
+        self.i += 1
+        return self.buf[self.i - 1]
+
+
+def _reference_tree(u: _Uniforms, depth: int, budget: list[int], out: list[str], *, max_depth: int,
+                    max_args: int) -> int:
+    """Previous algorithm: append one subtree's text depth-first, return its value; raise once `budget` < 0."""
+    if depth < max_depth and u() <= 0.25:
+        op, k = OPERATORS[int(u() * 4)], 2 + int(u() * (max_args - 1))
+        budget[0] -= 2
+        out.append("( " * (k + 1) + op)
+        args = []
+        for _ in range(k):
+            out.append(" ")
+            args.append(_reference_tree(u, depth + 1, budget, out, max_depth=max_depth, max_args=max_args))
+            out.append(" )")
+        out.append(" ] )")
+        return operator_value(op, args)
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise OverflowError
+    out.append(str(v := int(u() * 10)))
+    return v
+
+
+def reference_listops(num: int, *, seed: int, max_depth: int = 10, max_args: int = 10, min_length: int = 500,
+                      max_length: int = 2000) -> tuple[list[str], list[int]]:
+    """The previous ListOps generator (same law, other random stream): `num` distinct kept trees and values."""
+    u = _Uniforms(seed)
+    seen: dict[str, int] = {}
+    while len(seen) < num:
+        budget, out = [max_length - 1], []
+        try:
+            value = _reference_tree(u, 1, budget, out, max_depth=max_depth, max_args=max_args)
+        except OverflowError:
+            continue
+        if max_length - 1 - budget[0] > min_length:
+            seen.setdefault("".join(out), value)
+    return list(seen), list(seen.values())
+
+
+def _listops(full: bool) -> None:
+    """Old vs new ListOps generator per kept tree, then 100,000 trees with workers=2 (measured when `full`)."""
+    n_trees = 3000 if full else 600  # several 2,000-draw chunks, so chunk granularity does not dominate
+    for name, opts in {"len_500_2000": {}, "len_5_50": {"min_length": 5, "max_length": 50}}.items():
+        rows = compare(f"listops_gen_{name}", {
+            "old": lambda o=opts: reference_listops(n_trees, seed=1, **o),
+            "text": lambda o=opts: generate_listops(n_trees, seed=1, **o),
+            "ids": lambda o=opts: generate_listops_ids(n_trees, seed=1, **o),
+        }, reference="old", repeats=5 if full else 3, params={"num": n_trees})
+        for r in rows:
+            per = r["t_med_ms"] / n_trees
+            print(f"  listops {name} {r['variant']}: {per:.3f} ms/tree (new/old {r['ratio_vs_ref']:.3f}) -> "
+                  f"100,000 trees in {per * 100:.0f} s on one core")
+    n_big = 100_000 if full else 10_000
+    t0 = time.perf_counter()
+    generate_listops(n_big, seed=0, workers=2)
+    dt = time.perf_counter() - t0
+    print(f"  listops len_500_2000 text, workers=2: {n_big:,} trees in {dt:.1f} s "
+          f"(100,000 in {dt * 100_000 / n_big:.0f} s{'' if full else ', extrapolated'})")
+
+
 def main(full: bool = False) -> None:
     """Time ListOps and Pathfinder generation; print per-item cost and the full-dataset extrapolation."""
-    n_trees = 5000 if full else 500  # several 2,000-draw chunks, so chunk granularity does not dominate
-    rows = compare("listops_gen", {
-        "len_500_2000": lambda: generate_listops(n_trees, seed=1),
-        "len_5_50": lambda: generate_listops(n_trees, seed=1, min_length=5, max_length=50),
-    }, reference="len_500_2000", repeats=3, params={"num": n_trees})
-    for r in rows:
-        per = r["t_med_ms"] / n_trees
-        print(f"  listops {r['variant']}: {per:.2f} ms/tree -> 100,000 trees in {per * 100:.0f} s")
+    _listops(full)
     n_img = 200 if full else 16
     resolutions = (32, 64, 128) if full else (32,)
     for res in resolutions:

@@ -9,41 +9,37 @@ Text: the binarised form `( ( ( [MAX 2 ) 9 ) ] )`, i.e. `(op, a1)`, then `((...)
 with every pair printed as `( x y )`. `write_listops` writes `listops-1000/basic_{train,val,test}.tsv`
 (header `Source<TAB>Target`), the format `ssmlab.data.lra.listops` reads.
 
-Generation is driven by a seeded `numpy.random.Generator` (random numbers drawn in blocks for speed), and a
-tree is abandoned as soon as it grows past `max_length`, which does not change the distribution of kept trees.
+Generation is vectorised with numpy over chunks of draws. Trees grow breadth-first, one level of every tree
+at a time; each node takes one uniform integer r below 160 (max_args - 1), whose mixed-radix digits are the
+independent choices (operator iff r % 4 == 0, value, operator kind, argument count). A tree stops growing once
+its length so far plus one per child still to draw reaches max_length, which does not change the distribution
+of kept trees. Kept trees then get values (MIN/MAX/SM by segment reductions, MED from digit counts) and sizes
+bottom-up, symbol positions top-down, and are written straight as text (`generate_listops`, the TSV files)
+or as token ids (`generate_listops_ids`, the in-memory `listops-gen` task).
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import contextlib
+import itertools
 import multiprocessing
+import operator
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from .dataset import ArrayDataset, Task, register_task
-from .lra.tokenizers import LISTOPS_VOCAB_SIZE, listops_ids, pad_sequences
+from .lra.tokenizers import EOS, LISTOPS_IDS, LISTOPS_SYMBOLS, LISTOPS_VOCAB_SIZE
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 OPERATOR_PROB = 0.25
-
-
-class _TooLong(Exception):
-    pass
-
-
-class _Stream:
-    """Uniform floats from a numpy Generator, drawn 65,536 at a time."""
-
-    def __init__(self, rng: np.random.Generator):
-        self.rng, self.buf, self.pos = rng, np.empty(0), 0
-
-    def next(self) -> float:
-        if self.pos >= len(self.buf):
-            self.buf, self.pos = self.rng.random(65536).tolist(), 0
-        self.pos += 1
-        return self.buf[self.pos - 1]
+CHUNK_DRAWS = 2000
+_OP0 = LISTOPS_SYMBOLS.index(OPERATORS[0])  # symbol index: digits 0..9, operators 10..13, `]` (token X) 14
+_CLOSE = LISTOPS_SYMBOLS.index("X")
 
 
 def operator_value(op: str, args: list[int]) -> int:
@@ -59,53 +55,182 @@ def operator_value(op: str, args: list[int]) -> int:
     return s[m] if len(s) % 2 else int((s[m - 1] + s[m]) / 2)
 
 
-def _grow(stream: _Stream, depth: int, max_depth: int, max_args: int, budget: list[int], out: list[str]) -> int:
-    """Append one random subtree's binarised text to `out`; return its value; abort once `budget` runs out."""
-    if depth < max_depth and stream.next() <= OPERATOR_PROB:
-        op = OPERATORS[int(stream.next() * len(OPERATORS))]
-        n_args = 2 + int(stream.next() * (max_args - 1))
-        budget[0] -= 2
-        args = []
-        out.append("( " * (n_args + 1) + op)
-        for _ in range(n_args):
-            out.append(" ")
-            args.append(_grow(stream, depth + 1, max_depth, max_args, budget, out))
-            out.append(" )")
-        out.append(" ] )")
-        return operator_value(op, args)
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _TooLong
-    v = int(stream.next() * 10)
-    out.append(str(v))
-    return v
+def operator_values(ops: np.ndarray, args: np.ndarray, n_args: np.ndarray) -> np.ndarray:
+    """Values of operators `ops` [n] (index into OPERATORS), arguments concatenated in `args`, n_args [n] each.
+
+    MIN, MAX and SM reduce each run of arguments; MED reads the middle ranks off per-operator digit counts.
+    """
+    first = np.cumsum(n_args) - n_args
+    value = np.select([ops == 0, ops == 1, ops == 3], [np.minimum.reduceat(args, first),
+                      np.maximum.reduceat(args, first), np.add.reduceat(args, first, dtype=np.int64) % 10], 0)
+    med = np.flatnonzero(ops == 2)
+    if len(med):
+        k = n_args[med]
+        counts = np.bincount(np.repeat(np.arange(len(med)) * 10, k) + args[np.repeat(ops == 2, n_args)],
+                             minlength=10 * len(med))
+        at_or_below = counts.reshape(len(med), 10).cumsum(axis=1)
+        lo, hi = ((at_or_below <= m[:, None]).sum(axis=1) for m in ((k - 1) // 2, k // 2))  # ranks (k-1)//2, k//2
+        value[med] = (lo + hi) // 2  # odd k: both are the middle value
+    return value
 
 
-def random_tree(stream: _Stream, *, max_depth: int, max_args: int, max_length: int) -> tuple[str, int, int] | None:
-    """One random tree as (binarised text, value, length), or None if it reached `max_length` tokens."""
-    budget, out = [max_length - 1], []
-    try:
-        value = _grow(stream, 1, max_depth, max_args, budget, out)
-    except _TooLong:
-        return None
-    if budget[0] < 0:
-        return None
-    return "".join(out), value, max_length - 1 - budget[0]
+def _node_tables(max_args: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Symbol, argument count and length increment of a node drawn as r uniform in 0..160 (max_args - 1) - 1.
+
+    The mixed-radix digits of r are independent uniforms: r % 4 == 0 is the operator coin (P = 1/4 =
+    OPERATOR_PROB), then the value 0..9, the operator kind 0..3 and the argument count - 2.
+    """
+    r = np.arange(160 * (max_args - 1))
+    is_op = r % 4 == 0
+    sym = np.where(is_op, _OP0 + r // 40 % 4, r // 4 % 10).astype(np.uint8)
+    n_args = np.where(is_op, 2 + r // 160, 0)
+    return sym, n_args, n_args + is_op  # an operator adds 1 symbol (its `]`) and n_args pending children
 
 
-CHUNK_DRAWS = 2000
+def _grow_levels(rng: np.random.Generator, n_draws: int, *, max_depth: int, max_args: int,
+                 max_length: int) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+    """Grow `n_draws` trees breadth-first: per depth (tree, symbol, n_args) of every node, and each tree's length.
+
+    Nodes of one level are ordered by tree, and the children of one operator are consecutive on the next level.
+    A tree whose length so far plus its pending children reaches `max_length` grows no further; its returned
+    length is then only a lower bound (>= max_length).
+    """
+    sym_of, n_args_of, growth_of = _node_tables(max_args)
+    tree = np.arange(n_draws)
+    bound = np.ones(n_draws, dtype=np.int64)  # length so far + one per node still to draw
+    levels = []
+    for depth in range(1, max_depth + 1):
+        if depth == max_depth:  # values only
+            levels.append((tree, rng.integers(0, 10, size=len(tree), dtype=np.uint8), np.zeros(len(tree), np.int64)))
+            break
+        r = rng.integers(0, len(sym_of), size=len(tree))
+        n_args = n_args_of[r]
+        levels.append((tree, sym_of[r], n_args))
+        bound += np.bincount(tree, weights=growth_of[r], minlength=n_draws).astype(np.int64)
+        grow = np.flatnonzero(n_args * (bound[tree] < max_length))
+        if not len(grow):
+            break
+        tree = np.repeat(tree[grow], n_args[grow])
+    return levels, bound
 
 
-def _chunk(args: tuple) -> list[tuple[str, int]]:
-    """Accepted (text, value) pairs among the `CHUNK_DRAWS` draws of chunk k, seeded [seed, k]."""
-    seed, k, max_depth, max_args, min_length, max_length = args
-    stream = _Stream(np.random.default_rng([seed, k]))
-    out = []
-    for _ in range(CHUNK_DRAWS):
-        tree = random_tree(stream, max_depth=max_depth, max_args=max_args, max_length=max_length)
-        if tree is not None and tree[2] > min_length:
-            out.append((tree[0], tree[1]))
+def _values_and_sizes(levels: list) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Bottom-up: value and size (symbols, `]` included) of every node of complete trees, per level."""
+    values, sizes = [], []
+    for d in range(len(levels) - 1, -1, -1):
+        _, sym, n_args = levels[d]
+        value, size = sym.astype(np.int64), np.ones(len(sym), dtype=np.int64)
+        op = np.flatnonzero(n_args)
+        if len(op):
+            k = n_args[op]
+            value[op] = operator_values(sym[op] - _OP0, values[0], k)
+            size[op] = 2 + np.add.reduceat(sizes[0], np.cumsum(k) - k)
+        values.insert(0, value)
+        sizes.insert(0, size)
+    return values, sizes
+
+
+def _positions(levels: list, sizes: list[np.ndarray]) -> list[np.ndarray]:
+    """Top-down: index of every node's first symbol in the concatenated prefix (Polish) symbol sequences."""
+    root = sizes[0]
+    pos = [np.cumsum(root) - root]
+    for d in range(1, len(levels)):
+        n_args = levels[d - 1][2]
+        op = np.flatnonzero(n_args)
+        before = np.cumsum(sizes[d]) - sizes[d]  # symbols of earlier nodes on this level
+        first = np.cumsum(n_args[op]) - n_args[op]
+        pos.append(np.repeat(pos[d - 1][op] + 1 - before[first], n_args[op]) + before)
+    return pos
+
+
+def _prefix_symbols(levels: list, sizes: list[np.ndarray], pos: list[np.ndarray]) -> np.ndarray:
+    """Prefix symbol indices (LISTOPS_SYMBOLS order, `]` as X) of the complete trees, concatenated, uint8."""
+    out = np.empty(int(sizes[0].sum()), dtype=np.uint8)
+    for (_, sym, n_args), size, p in zip(levels, sizes, pos, strict=True):
+        out[p] = sym
+        out[(p + size - 1)[n_args > 0]] = _CLOSE
     return out
+
+
+def _pieces(max_args: int) -> list[str]:
+    """Text of one symbol with its brackets: digit v (root v, child 10 + v), `]` (root 20, child 21), then
+    operator o with k arguments at 22 + o * (max_args - 1) + k - 2. A tree's last piece ends in a newline."""
+    texts = [f"{v}\n" for v in range(10)] + [f"{v} ) " for v in range(10)] + ["] )\n", "] ) ) "]
+    return texts + ["( " * (k + 1) + f"{op} " for op in OPERATORS for k in range(2, max_args + 1)]
+
+
+def _texts(levels: list, sizes: list[np.ndarray], pos: list[np.ndarray], max_args: int) -> list[str]:
+    """Binarised text of each complete tree, joined from a table of pieces, one piece per prefix symbol."""
+    piece = np.empty(int(sizes[0].sum()), dtype=np.int64)
+    for d, ((_, sym, n_args), size, p) in enumerate(zip(levels, sizes, pos, strict=True)):
+        child = int(d > 0)
+        op = n_args > 0
+        sym = sym.astype(np.int64)
+        piece[p] = np.where(op, 22 + (sym - _OP0) * (max_args - 1) + n_args - 2, sym + 10 * child)
+        piece[(p + size - 1)[op]] = 20 + child
+    if len(piece) < 2:  # itemgetter of one index returns the item, of none raises
+        return [_pieces(max_args)[i].strip() for i in piece]
+    return "".join(operator.itemgetter(*piece.tolist())(_pieces(max_args))).split("\n")[:-1]
+
+
+def _chunk(args: tuple) -> tuple[list, np.ndarray]:
+    """Kept trees among the `CHUNK_DRAWS` draws of chunk k, seeded [seed, k]: (texts or symbol bytes, values)."""
+    seed, k, as_text, max_depth, max_args, min_length, max_length = args
+    levels, length = _grow_levels(np.random.default_rng([seed, k]), CHUNK_DRAWS, max_depth=max_depth,
+                                  max_args=max_args, max_length=max_length)
+    keep = (length > min_length) & (length < max_length)
+    levels = [(tree[m], sym[m], n_args[m]) for tree, sym, n_args in levels for m in [keep[tree]]]
+    values, sizes = _values_and_sizes(levels)
+    pos = _positions(levels, sizes)
+    if as_text:
+        items = _texts(levels, sizes, pos, max_args)
+    else:
+        raw, ends = _prefix_symbols(levels, sizes, pos).tobytes(), np.cumsum(sizes[0]).tolist()
+        items = [raw[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    return items, values[0].astype(np.int32)
+
+
+def _chunk_results(jobs: Iterator[tuple], workers: int) -> Iterator[tuple[list, np.ndarray]]:
+    """`_chunk` of each job in order; with workers > 1 up to 2 * workers jobs run ahead in spawned processes."""
+    if workers == 1:
+        yield from map(_chunk, jobs)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        ahead = collections.deque(pool.submit(_chunk, job) for job in itertools.islice(jobs, 2 * workers))
+        try:
+            while ahead:
+                result = ahead.popleft().result()
+                ahead.extend(pool.submit(_chunk, job) for job in itertools.islice(jobs, 1))
+                yield result
+        finally:
+            for future in ahead:
+                future.cancel()
+
+
+def _distinct_trees(num: int, *, as_text: bool, seed: int, max_depth: int, max_args: int, min_length: int,
+                    max_length: int, max_tries: int | None, workers: int) -> tuple[list, np.ndarray]:
+    """The first `num` distinct kept trees in draw order (texts or symbol bytes) and their values."""
+    if num < 0 or max_depth < 1 or max_args < 2 or not 0 <= min_length < max_length - 1 or workers < 1:
+        raise ValueError(f"need num >= 0, max_depth >= 1, max_args >= 2, 0 <= min_length < max_length - 1 and "
+                         f"workers >= 1; got num={num}, max_depth={max_depth}, max_args={max_args}, "
+                         f"min_length={min_length}, max_length={max_length}, workers={workers}.")
+    limit = max_tries if max_tries is not None else 1000 * num + 10_000
+    seen: dict = {}
+    jobs = ((seed, k, as_text, max_depth, max_args, min_length, max_length) for k in itertools.count())
+    with contextlib.closing(_chunk_results(jobs, workers)) as results:
+        for k in itertools.count():
+            if len(seen) >= num:
+                break
+            if k * CHUNK_DRAWS >= limit:
+                raise ValueError(f"generate_listops: only {len(seen)} of {num} distinct trees after {k * CHUNK_DRAWS} "
+                                 f"draws; widen (min_length, max_length)=({min_length}, {max_length}) or raise "
+                                 f"max_depth.")
+            items, values = next(results)
+            for item, value in zip(items, values.tolist(), strict=True):
+                if len(seen) < num and item not in seen:
+                    seen[item] = value
+    return list(seen), np.fromiter(seen.values(), dtype=np.int32, count=len(seen))
 
 
 def generate_listops(num: int, *, seed: int = 0, max_depth: int = 10, max_args: int = 10, min_length: int = 500,
@@ -116,34 +241,32 @@ def generate_listops(num: int, *, seed: int = 0, max_depth: int = 10, max_args: 
     Draws come in chunks of `CHUNK_DRAWS` trees, chunk k seeded `[seed, k]`, consumed in order, so the result
     does not depend on `workers` (> 1 computes chunks in that many spawned processes).
     """
-    if num < 0 or max_depth < 1 or max_args < 2 or not 0 <= min_length < max_length - 1 or workers < 1:
-        raise ValueError(f"need num >= 0, max_depth >= 1, max_args >= 2, 0 <= min_length < max_length - 1 and "
-                         f"workers >= 1; got num={num}, max_depth={max_depth}, max_args={max_args}, "
-                         f"min_length={min_length}, max_length={max_length}, workers={workers}.")
-    limit = max_tries if max_tries is not None else 1000 * num + 10_000
-    seen: dict[str, int] = {}
-    params = (max_depth, max_args, min_length, max_length)
-    pool = None
-    if workers > 1:
-        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        k = 0
-        while len(seen) < num:
-            if k * CHUNK_DRAWS >= limit:
-                raise ValueError(f"generate_listops: only {len(seen)} of {num} distinct trees after {k * CHUNK_DRAWS} "
-                                 f"draws; widen (min_length, max_length)=({min_length}, {max_length}) or raise "
-                                 f"max_depth.")
-            ks = range(k, k + (workers if pool else 1))
-            jobs = [(seed, j, *params) for j in ks]
-            for chunk in (pool.map(_chunk, jobs) if pool else map(_chunk, jobs)):
-                for text, value in chunk:
-                    if len(seen) < num and text not in seen:
-                        seen[text] = value
-            k += len(ks)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    return list(seen), np.fromiter(seen.values(), dtype=np.int32, count=len(seen))
+    return _distinct_trees(num, as_text=True, seed=seed, max_depth=max_depth, max_args=max_args,
+                           min_length=min_length, max_length=max_length, max_tries=max_tries, workers=workers)
+
+
+def generate_listops_ids(num: int, *, seq_len: int | None = None, seed: int = 0, max_depth: int = 10,
+                         max_args: int = 10, min_length: int = 500, max_length: int = 2000,
+                         max_tries: int | None = None, workers: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The trees of `generate_listops` as token ids: (ids int32 [num, seq_len], values [num], lengths [num]).
+
+    Ids follow `lra.tokenizers.listops_ids` (`<eos>` appended, zero padding); lengths count `<eos>`;
+    `seq_len` defaults to `max_length`, which always fits.
+    """
+    trees, values = _distinct_trees(num, as_text=False, seed=seed, max_depth=max_depth, max_args=max_args,
+                                    min_length=min_length, max_length=max_length, max_tries=max_tries,
+                                    workers=workers)
+    seq_len = max_length if seq_len is None else seq_len
+    lengths = np.asarray([len(t) + 1 for t in trees], dtype=np.int32)
+    if len(lengths) and lengths.max() > seq_len:
+        raise ValueError(f"listops-gen: example {int(lengths.argmax())} has {lengths.max()} tokens > "
+                         f"seq_len={seq_len}; pass a larger seq_len (or None for max_length).")
+    ids = np.zeros((len(trees), seq_len), dtype=np.int32)
+    row = np.repeat(np.arange(len(trees)), lengths - 1)
+    col = np.arange(len(row)) - np.repeat(np.cumsum(lengths - 1) - (lengths - 1), lengths - 1)
+    ids[row, col] = np.frombuffer(b"".join(trees), dtype=np.uint8) + LISTOPS_IDS[LISTOPS_SYMBOLS[0]]
+    ids[np.arange(len(trees)), lengths - 1] = EOS
+    return ids, values, lengths
 
 
 def write_listops(out_dir: str | os.PathLike, *, num_train: int = 96_000, num_val: int = 2_000,
@@ -169,14 +292,12 @@ def listops_generated_task(*, num_train: int = 2000, num_test: int = 500, num_va
                            seq_len: int | None = None) -> Task:
     """Generated ListOps in memory (same tokenisation as `listops`); `seq_len` defaults to `max_length`."""
     n = num_train + num_val + num_test
-    sources, values = generate_listops(n, seed=seed, max_depth=max_depth, max_args=max_args,
-                                       min_length=min_length, max_length=max_length)
     seq_len = max_length if seq_len is None else seq_len
-    x = pad_sequences([listops_ids(s) for s in sources], length=seq_len, what="listops-gen")
+    x, values, _ = generate_listops_ids(n, seq_len=seq_len, seed=seed, max_depth=max_depth, max_args=max_args,
+                                        min_length=min_length, max_length=max_length)
     part = {"train": slice(0, num_train), "val": slice(num_train, num_train + num_val),
             "test": slice(num_train + num_val, n)}
     data = {k: ArrayDataset(x[s], values[s]) for k, s in part.items()}
     return Task(name="listops-gen", train=data["train"], test=data["test"],
                 validation=data["val"] if num_val else None, input_kind="tokens", num_classes=10, seq_len=seq_len,
                 vocab_size=LISTOPS_VOCAB_SIZE, pooling="mean")
-
