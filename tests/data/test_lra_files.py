@@ -74,7 +74,14 @@ def test_sharded_epoch_sees_each_example_once(tmp_path):
 
 
 def test_tokenizers():
-    from ssmlab.data.lra.tokenizers import byte_ids, char_ids, char_vocabulary, listops_ids, pad_sequences
+    from ssmlab.data.lra.tokenizers import (
+        byte_ids,
+        char_ids,
+        char_vocabulary,
+        listops_ids,
+        pad_sequences,
+        pad_with_lengths,
+    )
 
     assert listops_ids("( ( [SM 1 ) 2 ) ]") == [16, 4, 5, 17, 2]
     with pytest.raises(KeyError):
@@ -86,3 +93,6 @@ def test_tokenizers():
     with pytest.raises(ValueError, match="min_freq"):
         char_vocabulary(["a"], min_freq=0)
     np.testing.assert_array_equal(pad_sequences([[1, 2], [3]], length=3, what="t"), [[1, 2, 0], [3, 0, 0]])
+    x, lengths = pad_with_lengths([[1, 2], [], [3, 4, 5]], length=3, what="t")
+    np.testing.assert_array_equal(x, [[1, 2, 0], [0, 0, 0], [3, 4, 5]])
+    assert lengths.tolist() == [2, 1, 3]  # an empty sequence keeps one (padding) step

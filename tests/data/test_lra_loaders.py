@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -108,6 +109,18 @@ def test_listops_token_ids_and_labels(tmp_path):
     assert make_task("listops", data_dir=tmp_path).train.x.shape == (4, 2048)
 
 
+def test_listops_lengths_count_the_tokens_of_each_row(tmp_path):
+    write_listops(tmp_path)
+    task = make_task("listops", data_dir=tmp_path, seq_len=12)
+    # independent count: operators, digits and closing brackets of the source, plus <eos>
+    want = [len(re.findall(r"\[[A-Z]+|\d|\]", source)) + 1 for source, _ in LISTOPS_ROWS]
+    assert want == [5, 5, 2, 9]
+    for split in (task.train, task.validation, task.test):
+        np.testing.assert_array_equal(split.lengths, want)
+        (batch,) = split.batches(4, shuffle=False)
+        np.testing.assert_array_equal(batch["mask"], batch["x"] != 0)  # no valid token has id 0
+
+
 def test_listops_labels_match_an_independent_evaluator(tmp_path):
     """The fixture targets are what a direct evaluator of the tokenised prefix expression returns."""
     write_listops(tmp_path)
@@ -177,6 +190,12 @@ def test_text_bytes_and_chars(tmp_path):
     np.testing.assert_array_equal(task.train.x[0, :len(raw)], np.frombuffer(raw, np.uint8).astype(int) + 1)
     assert np.all(task.train.x[0, len(raw):] == 0)
     assert task.validation is task.test
+    keys = [(sub, i) for sub in ("neg", "pos") for i in range(2)]  # the order of the examples
+    for split, data in (("train", task.train), ("test", task.test)):
+        want = [min(len(texts[(split, *k)].encode("utf-8")), 64) for k in keys]
+        np.testing.assert_array_equal(data.lengths, want)
+    cached = make_task("text", data_dir=tmp_path, seq_len=64, val="test")  # read back from the cache
+    np.testing.assert_array_equal(cached.train.lengths, task.train.lengths)
 
     chars = make_task("text", data_dir=tmp_path, seq_len=16, tokenizer="chars", min_freq=1, val="test", cache=False)
     first = texts[("train", "neg", 0)][:15]
@@ -186,12 +205,17 @@ def test_text_bytes_and_chars(tmp_path):
     test_text = texts[("test", "neg", 0)]
     assert chars.vocab_size == 3 + len(set("".join(texts[k] for k in texts if k[0] == "train")))
     assert len(set(test_text[:15])) == len(set(chars.test.x[0, :15].tolist()))
+    want = [min(len(texts[("train", sub, i)]), 15) + 1 for sub in ("neg", "pos") for i in range(2)]  # + <eos>
+    np.testing.assert_array_equal(chars.train.lengths, want)
 
 
 def test_text_validation_split_and_errors(tmp_path):
     write_imdb(tmp_path)
     task = make_task("text", data_dir=tmp_path, seq_len=32, val_fraction=0.25, seed=1)
     assert len(task.train) == 3 and len(task.validation) == 1 and len(task.test) == 4
+    for data in (task.train, task.validation):
+        np.testing.assert_array_equal(data.lengths, np.count_nonzero(data.x, axis=1))  # byte ids are >= 1
+    assert task.train.lengths.max() == 32  # reviews of up to 52 bytes are cut to seq_len
     with pytest.raises(ValueError, match="tokenizer must be"):
         make_task("text", data_dir=tmp_path, tokenizer="words")
     (tmp_path / "aclImdb" / "test" / "pos" / "99_8.txt").write_bytes(b"bad \xff byte")
@@ -210,12 +234,31 @@ def test_retrieval_pairs_concat_and_stack(tmp_path):
     expect = np.frombuffer(b'first "q', np.uint8).astype(int) + 1  # the quote is kept (no quote handling)
     np.testing.assert_array_equal(stack.train.x[0, 0], expect)
     np.testing.assert_array_equal(stack.train.x[1, 1, :8], np.r_[np.frombuffer(b"pqr stuv", np.uint8) + 1])
+    counts = [[min(len(r[3].encode("utf-8")), 8), min(len(r[4].encode("utf-8")), 8)] for r in AAN_ROWS]
+    np.testing.assert_array_equal(stack.train.lengths, counts)
+    (batch,) = stack.train.batches(4, shuffle=False)
+    assert batch["mask"].shape == (4, 2, 8)
     concat = make_task("retrieval", data_dir=tmp_path, seq_len=8)
     assert concat.train.x.shape == (4, 16) and concat.seq_len == 16
-    np.testing.assert_array_equal(concat.train.x, stack.train.x.reshape(4, 16))
-    np.testing.assert_array_equal(concat.train.x[2, :3], [0xC3 + 1, 0xA9 + 1, 0])  # 'é' is two UTF-8 bytes
+    # packed: the bytes of document 1 (cut to 8), then those of document 2, then padding
+    for row, (_, _, _, a, b) in zip(concat.train.x, AAN_ROWS, strict=True):
+        ids = np.frombuffer(a.encode("utf-8")[:8] + b.encode("utf-8")[:8], np.uint8).astype(int) + 1
+        np.testing.assert_array_equal(row, np.r_[ids, np.zeros(16 - len(ids), int)])
+    np.testing.assert_array_equal(concat.train.lengths, np.sum(counts, axis=1))
+    np.testing.assert_array_equal(concat.train.x[2, :3], [0xC3 + 1, 0xA9 + 1, ord("h") + 1])  # 'é' is two bytes
+    cached = make_task("retrieval", data_dir=tmp_path, seq_len=8)  # packed again from the cache
+    np.testing.assert_array_equal(cached.test.x, concat.test.x)
     chars = make_task("retrieval", data_dir=tmp_path, seq_len=6, tokenizer="chars", pair="stack", cache=False)
     assert chars.train.x[1, 0, :4].tolist()[-1] == 2 and chars.train.x[1, 0, 4] == 0  # 'xyz' + <eos>, padding
+    assert chars.train.lengths[1].tolist() == [4, 6]  # 'xyz' + <eos>; 'pqr stuv' cut to 5 + <eos>
+
+
+def test_retrieval_empty_documents_get_length_one(tmp_path):
+    write_aan(tmp_path, rows=AAN_ROWS + [("1", "a5", "b5", "", "")])
+    task = make_task("retrieval", data_dir=tmp_path, seq_len=4, cache=False)
+    assert task.train.lengths[-1] == 1 and not task.train.x[-1].any()
+    stack = make_task("retrieval", data_dir=tmp_path, seq_len=4, pair="stack", cache=False)
+    assert stack.train.lengths[-1].tolist() == [1, 1]
 
 
 @pytest.mark.parametrize("row, message", [(("1", "a", "b", "only four"), "expected 5 tab-separated columns"),

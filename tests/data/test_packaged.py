@@ -56,6 +56,11 @@ def test_znormalise_pad_and_labels():
     assert task.train.x.shape == (2, 9, 2) and task.seq_len == 9 and task.input_dim == 2
     assert np.all(task.train.x[0, 5:] == 0) and np.all(task.test.x[0, 7:] == 0)
     np.testing.assert_allclose(task.train.x[0, :5].mean(axis=0), 0, atol=1e-6)
+    assert task.train.lengths.tolist() == [5, 9] and task.test.lengths.tolist() == [7]
+    (batch,) = task.test.batches(1)
+    assert batch["mask"].tolist() == [[True] * 7 + [False] * 2]
+    equal = classification_task("toy", [rng.normal(size=(2, 5))] * 2, ["a", "b"], [rng.normal(size=(2, 5))], ["b"])
+    assert equal.train.lengths is None and equal.test.lengths is None  # nothing padded, no mask
 
 
 def test_forecasting_windows_against_a_loop():
@@ -90,3 +95,8 @@ def test_aeon_tasks(name, shape, classes):
     task = make_task(name)
     assert task.train.x.shape == shape and task.num_classes == classes
     assert set(task.train.y.tolist()) <= set(range(classes))
+    if name == "japanese-vowels":  # variable length 7..29: lengths = the unpadded series lengths
+        assert 7 <= task.train.lengths.min() and task.train.lengths.max() <= 29
+        np.testing.assert_array_equal(task.train.lengths, np.count_nonzero(np.any(task.train.x != 0, axis=2), axis=1))
+    else:
+        assert task.train.lengths is None

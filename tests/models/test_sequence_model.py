@@ -81,3 +81,57 @@ def test_tokens_dropout_and_errors(key):
         SequenceModel(layer="nope", d_model=4, depth=1, d_out=2, seq_len=4, key=key)
     with pytest.raises(ValueError, match=r"\[L\]"):
         model(jnp.ones((3, 10), jnp.int32), state)
+
+
+# ---------------------------------------------------------------- padding masks
+
+
+def _f64(model):
+    return jax.tree_util.tree_map(lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, model)
+
+
+@pytest.mark.parametrize("layer", ["lru", "stu"])
+def test_masked_pooling_equals_the_unpadded_sequence(layer):
+    """Causal stack: pooling a padded batch under its mask = running the model on each valid prefix alone."""
+    L, lengths = 12, (12, 7, 1)
+    opts = {"state_size": 4} if layer == "lru" else {"num_filters": 4}
+    model, state = make_model(layer=layer, d_model=4, depth=1, d_out=3, seq_len=L, key=jr.key(7), d_in=2,
+                              pooling="none", layer_options=opts)
+    model = _f64(model)
+    # padding is garbage, not zeros: only the mask may keep it out of the pooled features
+    x = jr.normal(jr.key(8), (len(lengths), L, 2), jnp.float64)
+    mask = jnp.arange(L)[None, :] < jnp.asarray(lengths)[:, None]
+
+    @eqx.filter_jit
+    def routes(m, x, mask):
+        pooled = {p: apply_batch(replace_static(m, pooling=p), state, x, mask=mask)[0] for p in ("mean", "last")}
+        # each example alone, only its n valid steps, per-step outputs (pooling "none", no mask)
+        alone = [m(x[i, :n], state)[0] for i, n in enumerate(lengths)]
+        return pooled, alone
+
+    pooled, alone = routes(model, x, mask)
+    for i, steps in enumerate(alone):
+        tol = 1e-10 * float(jnp.max(jnp.abs(steps)))
+        # the decoder is affine, so decoder(mean_t h_t) = mean_t decoder(h_t)
+        np.testing.assert_allclose(np.asarray(pooled["mean"][i]), np.asarray(steps.mean(axis=0)), rtol=0, atol=tol)
+        np.testing.assert_allclose(np.asarray(pooled["last"][i]), np.asarray(steps[-1]), rtol=0, atol=tol)
+
+
+def test_mask_edge_cases_and_errors(key):
+    model, state = make_model(layer="lru", d_model=4, depth=1, d_out=2, seq_len=6, key=key, input_kind="tokens",
+                              vocab_size=5, layer_options={"state_size": 2})
+    tokens = jnp.asarray([1, 2, 3, 4, 0, 0])
+    seq_model = replace_static(model, pooling="none")
+
+    @eqx.filter_jit
+    def outputs(m, s):
+        ones, zeros = jnp.ones(6, bool), jnp.zeros(6, bool)
+        return (m(tokens, state)[0], m(tokens, state, mask=ones)[0], m(tokens, state, mask=zeros)[0],
+                s(tokens, state)[0], s(tokens, state, mask=zeros)[0], m.decoder(jnp.zeros(4)))
+
+    full, all_valid, none_valid, seq, seq_masked, bias = outputs(model, seq_model)
+    np.testing.assert_allclose(np.asarray(all_valid), np.asarray(full), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(none_valid), np.asarray(bias))  # pooled features are 0, not NaN
+    np.testing.assert_array_equal(np.asarray(seq_masked), np.asarray(seq))  # pooling "none" ignores the mask
+    with pytest.raises(ValueError, match=r"mask must have shape \[L\]"):
+        model(tokens, state, mask=jnp.ones(5, bool))

@@ -3,7 +3,9 @@
 import json
 import math
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -88,3 +90,48 @@ def test_checkpoint_roundtrip_and_shape_mismatch(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="corrupt"):
         read_header(tmp_path / "junk.npz")
+
+
+def _padded_task(pad_value: float, n=40, nt=20, L=10, seed=3):
+    """Variable-length toy task (lengths 2..L) whose padded steps hold `pad_value`."""
+    rng = np.random.default_rng(seed)
+
+    def split(num):
+        lengths = rng.integers(2, L + 1, num)
+        valid = np.arange(L)[None, :] < lengths[:, None]
+        x = np.where(valid, rng.normal(size=(num, L)), pad_value)[:, :, None].astype(np.float32)
+        y = (np.where(valid, x[:, :, 0], 0).sum(axis=1) > 0).astype(np.int32)
+        return ArrayDataset(x, y, lengths=lengths)
+
+    return Task(name="toy", train=split(n), test=split(nt), input_kind="real", num_classes=2, seq_len=L, input_dim=1)
+
+
+def test_masked_training_and_evaluation_use_the_mask(tmp_path):
+    from ssmlab.models import apply_batch
+    from ssmlab.train.loop import build_model
+    from ssmlab.train.metrics import classification_loss
+
+    # padded steps hold 7.5, not 0: any unmasked use of them moves the loss far away
+    task, cfg = _padded_task(7.5), _cfg(epochs=1, dropout=0.0)
+    res = train(cfg, tmp_path / "run", task=task)  # 2 steps of 16; test set of 20: 12 zero-weight pad examples
+
+    @eqx.filter_jit
+    def losses(model, state, x, y, mask):
+        """(masked loss, unmasked loss, masked predictions) of one forward pass in inference mode."""
+        masked, _ = apply_batch(model, state, x, mask=mask, inference=True)
+        plain, _ = apply_batch(model, state, x, inference=True)
+        return classification_loss(masked, y), classification_loss(plain, y), jnp.argmax(masked, axis=1)
+
+    # step 1 trains on the first batch of epoch 0 with the initial model: its logged loss is the masked loss
+    first = next(task.train.batches(cfg.batch_size, seed=cfg.seed, epoch=0))
+    model0, state0 = build_model(cfg, task, jax.random.key(cfg.seed))
+    steps = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = next(r["loss"] for r in steps if r.get("event") == "step")
+    masked, plain, _ = losses(model0, state0, first["x"], first["y"], first["mask"])
+    assert logged == pytest.approx(float(masked), rel=1e-9) and abs(float(plain) - logged) > 1e-3
+    # the evaluation (last batch padded) equals one masked forward pass over the 20 test examples
+    record = res.history[-1]
+    mask = np.arange(task.seq_len)[None, :] < task.test.lengths[:, None]
+    test_loss, _, predicted = losses(res.model, res.state, task.test.x, task.test.y, mask)
+    assert math.isfinite(record["test_loss"]) and record["test_loss"] == pytest.approx(float(test_loss), rel=1e-6)
+    assert record["test_accuracy"] == pytest.approx(float(np.mean(np.asarray(predicted) == task.test.y)))

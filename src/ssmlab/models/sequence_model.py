@@ -12,6 +12,16 @@ batch goes through `apply_batch`, which vmaps with axis_name "batch" and threads
 `eqx.nn.State` of the running statistics. Encoder: Linear for real inputs [L, d_in], Embedding
 for token inputs [L]. Pooling: "mean" or "last" over time (then one decoder output), or "none"
 (sequence to sequence).
+
+Padding masks. A bool `mask` [L] (True = valid step; [B, L] through `apply_batch`) restricts the
+pooling to the valid steps: "mean" is Σ_t m_t h_t / Σ_t m_t, "last" reads h at the largest valid t,
+"none" ignores the mask (weight the per-step loss instead). Everything before the pooling runs on
+the full padded sequence, so with causal layers and padding at the end the valid outputs, and hence
+the masked pooling, equal those of the unpadded sequence. Not masked: the reversed pass of
+bidirectional layers (it reads the padding first) and BatchNorm's training statistics over
+(batch, time), which include padded steps (its running statistics are applied per step, so
+inference is unaffected). An all-False mask pools to zeros rather than NaN. Without a mask the
+computation is the unmasked one, unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +30,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
-from jaxtyping import Array, PRNGKeyArray
+import numpy as np
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from ..layers.base import AbstractSequenceLayer, make_layer
 
@@ -156,31 +167,52 @@ class SequenceModel(eqx.Module):
         self.input_kind = input_kind
         self.pooling = pooling
 
-    def __call__(self, x: Array, state: eqx.nn.State, *, key: PRNGKeyArray | None = None, inference: bool = False):
-        """One sequence ([L, d_in] real or [L] tokens) -> (outputs [d_out] or [L, d_out], state)."""
+    def __call__(self, x: Array, state: eqx.nn.State, *, key: PRNGKeyArray | None = None, inference: bool = False,
+                 mask: Bool[Array | np.ndarray, " L"] | None = None):
+        """One sequence ([L, d_in] real or [L] tokens) -> (outputs [d_out] or [L, d_out], state).
+
+        `mask` [L] (True = valid step) makes "mean"/"last" pooling skip padded steps; see the module docstring.
+        """
         if self.input_kind == "real" and (x.ndim != 2 or x.shape[0] == 0):
             raise ValueError(f"real inputs must have shape [L, d_in]; got {tuple(x.shape)}. "
                              "Use apply_batch for batches.")
         if self.input_kind == "tokens" and x.ndim != 1:
             raise ValueError(f"token inputs must have shape [L]; got {tuple(x.shape)}. Use apply_batch for batches.")
+        if mask is not None and mask.shape != x.shape[:1]:
+            raise ValueError(f"mask must have shape [L]={x.shape[:1]} (one flag per step of x); got "
+                             f"{tuple(mask.shape)}. Use apply_batch for batches.")
         h = jax.vmap(self.encoder)(x)
         keys = [None] * len(self.blocks) if key is None else list(jr.split(key, len(self.blocks)))
         for block, k in zip(self.blocks, keys, strict=True):
             h, state = block(h, state, key=k, inference=inference)
+        if self.pooling == "none":
+            return jax.vmap(self.decoder)(h), state
+        if mask is not None:
+            return self.decoder(_masked_pool(h, mask, self.pooling)), state
         if self.pooling == "mean":
             return self.decoder(jnp.mean(h, axis=0)), state
-        if self.pooling == "last":
-            return self.decoder(h[-1]), state
-        return jax.vmap(self.decoder)(h), state
+        return self.decoder(h[-1]), state
+
+
+def _masked_pool(h: Float[Array, "L H"], mask: Bool[Array | np.ndarray, " L"], pooling: str) -> Float[Array, " H"]:
+    """Masked mean Σ_t m_t h_t / max(Σ_t m_t, 1), or h at the last t with m_t (pooling "mean" / "last")."""
+    if pooling == "last":
+        return h[jnp.max(jnp.where(mask, jnp.arange(h.shape[0]), 0))]
+    w = mask.astype(h.dtype)
+    return jnp.sum(h * w[:, None], axis=0) / jnp.maximum(jnp.sum(w), 1)
 
 
 def apply_batch(model: SequenceModel, state: eqx.nn.State, x: Array, *, key: PRNGKeyArray | None = None,
-                inference: bool = False):
-    """Apply `model` to a batch x [B, ...] with one dropout key per example; returns (outputs, state)."""
+                inference: bool = False, mask: Bool[Array | np.ndarray, "B L"] | None = None):
+    """Apply `model` to a batch x [B, ...] (optional `mask` [B, L]) with one dropout key per example.
+
+    Returns (outputs, state).
+    """
     keys = None if key is None else jr.split(key, x.shape[0])
-    fn = jax.vmap(lambda xi, ki, st: model(xi, st, key=ki, inference=inference), in_axes=(0, 0 if keys is not None
-                  else None, None), out_axes=(0, None), axis_name="batch")
-    return fn(x, keys, state)
+    fn = jax.vmap(lambda xi, ki, mi, st: model(xi, st, key=ki, inference=inference, mask=mi),
+                  in_axes=(0, None if keys is None else 0, None if mask is None else 0, None), out_axes=(0, None),
+                  axis_name="batch")
+    return fn(x, keys, mask, state)
 
 
 def make_model(*, layer: str, d_model: int, depth: int, d_out: int, seq_len: int, key: PRNGKeyArray, **kw):

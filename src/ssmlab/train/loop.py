@@ -5,6 +5,9 @@ Run layout (`out_dir`): `config.json` (the frozen config, its hash, versions and
 and test loss/accuracy), `checkpoint.npz` (latest, atomic), `best.npz` (best evaluation
 accuracy) and `summary.json`.
 
+Padded data: batches with a "mask" (datasets built with `lengths`) pass it to the model in the
+train and eval steps, so pooling ignores padded steps; batches without one run unmasked.
+
 Determinism: the batch order depends only on (seed, epoch) and the dropout key of step s is
 fold_in(key(seed), s), so the run position is (step, epoch, batch index) and a run resumed
 from a checkpoint repeats exactly the steps an uninterrupted run would take.
@@ -70,11 +73,11 @@ def build_model(cfg: TrainConfig, task: Task, key) -> tuple[Any, Any]:
 
 def _make_steps(optimizer: optax.GradientTransformation):
     @eqx.filter_jit
-    def train_step(model, state, opt_state, x, y, key):
+    def train_step(model, state, opt_state, x, y, key, mask=None):
         diff, static = eqx.partition(model, trainable(model))
 
         def loss_fn(diff_, state_):
-            logits, new_state = apply_batch(eqx.combine(diff_, static), state_, x, key=key)
+            logits, new_state = apply_batch(eqx.combine(diff_, static), state_, x, key=key, mask=mask)
             return classification_loss(logits, y), (new_state, correct_count(logits, y) / y.shape[0])
 
         (loss, (state, acc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(diff, state)
@@ -83,25 +86,30 @@ def _make_steps(optimizer: optax.GradientTransformation):
         return model, state, opt_state, loss, acc
 
     @eqx.filter_jit
-    def eval_step(model, state, x, y, w):
-        logits, _ = apply_batch(model, state, x, inference=True)
+    def eval_step(model, state, x, y, w, mask=None):
+        logits, _ = apply_batch(model, state, x, inference=True, mask=mask)
         return classification_loss(logits, y, w) * jnp.sum(w), correct_count(logits, y, w), jnp.sum(w)
 
     return train_step, eval_step
 
 
 def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh) -> dict[str, float]:
-    """Loss and accuracy over a whole dataset (last batch padded with zero-weight examples)."""
+    """Loss and accuracy over a whole dataset (last batch padded with zero-weight examples).
+
+    Padding examples are zeros with an all-True mask (when the data has masks), so their pooled
+    features stay finite and their zero weight removes them from the sums.
+    """
     shard, num_shards = parallel.local_shard()
     totals = np.zeros(3)
     for batch in data.batches(batch_size, shuffle=False, drop_last=False, shard_index=shard, num_shards=num_shards):
         n = len(batch["y"])
         pad = batch_size - n
         w = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
-        padded = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)]) for k, v in batch.items()}
+        padded = {k: np.concatenate([v, (np.ones if k == "mask" else np.zeros)((pad,) + v.shape[1:], v.dtype)])
+                  for k, v in batch.items()}
         padded["w"] = w
         g = parallel.global_batch(padded, mesh)
-        totals += np.array([float(v) for v in eval_step(model, state, g["x"], g["y"], g["w"])])
+        totals += np.array([float(v) for v in eval_step(model, state, g["x"], g["y"], g["w"], g.get("mask"))])
     return {"loss": float(totals[0] / max(totals[2], 1.0)), "accuracy": float(totals[1] / max(totals[2], 1.0))}
 
 
@@ -217,7 +225,7 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
             for batch in _epoch_batches(run, epoch, run.step - epoch * run.steps_per_epoch):
                 g = parallel.global_batch(batch, run.mesh)
                 run.model, run.state, run.opt_state, loss, acc = run.train_step(
-                    run.model, run.state, run.opt_state, g["x"], g["y"], jr.fold_in(base_key, run.step))
+                    run.model, run.state, run.opt_state, g["x"], g["y"], jr.fold_in(base_key, run.step), g.get("mask"))
                 loss = float(loss)
                 run.step += 1
                 _check_finite(loss, run)

@@ -1,9 +1,10 @@
 """Data parallelism with `jax.sharding`: a 1-D mesh over all devices, batch sharded, parameters replicated.
 
-Single host: every device of the process is on the mesh axis "data"; a global batch [B, ...] is
-split along B (B must be divisible by the number of devices) and the model and optimiser state
-are replicated. Under `jit` XLA inserts the all-reduce of the gradients, so the loss trajectory
-equals the one-device trajectory up to the order of floating-point sums.
+Single host: every device of the process is on the mesh axis "data"; every entry of a global
+batch (inputs, targets, padding mask, eval weights: [B, ...]) is split along B (B must be
+divisible by the number of devices) and the model and optimiser state are replicated. Under
+`jit` XLA inserts the all-reduce of the gradients, so the loss trajectory equals the one-device
+trajectory up to the order of floating-point sums.
 
 Multi-host: `initialize_distributed()` calls `jax.distributed.initialize()` (coordinator address,
 process count and id from the usual JAX environment variables or cluster auto-detection); it
@@ -76,6 +77,10 @@ def local_shard() -> tuple[int, int]:
 
 
 def global_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-    """Assemble this process's part of a batch into global arrays sharded along the batch axis."""
+    """Assemble this process's part of a batch into global arrays sharded along the batch axis.
+
+    Every entry is sharded the same way, so a padding "mask" [B, L] (and eval weights "w") stays
+    aligned with "x" and "y" on each device.
+    """
     sharding = batch_sharding(mesh)
     return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}

@@ -7,7 +7,9 @@ looks in `<root>`, `<root>/lra_release` and `<root>/lra_release/lra_release`. No
 
 Preprocessed arrays can be cached as `.npz` beside the data (`cached_arrays`): the cache key
 hashes the source files' sizes and mtimes plus the preprocessing options, and the file is
-written to a temporary name and renamed so a crash never leaves a half-written cache.
+written to a temporary name and renamed so a crash never leaves a half-written cache. A loader
+whose stored arrays change (e.g. adding padding lengths) puts a new `format` number into the
+options, so an older cache file is never read.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Each file has the header `Source<TAB>Target`; `Source` is a parenthesised, binarised expression tree
 such as `( ( ( [MAX 2 ) 9 ) ] )` and `Target` its value 0..9. Tokenising follows LRA/S4 (`tokenizers`):
-18 ids, `<eos>` appended, never truncated; sequences are zero-padded to `seq_len` (S4 `l_max` 2,048).
+18 ids, `<eos>` appended, never truncated; sequences are zero-padded to `seq_len` (S4 `l_max` 2,048)
+and every split records the token counts (with `<eos>`) as `lengths`, so batches carry a padding mask.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..dataset import ArrayDataset, Task, register_task
 from .files import DataFormatError, locate, read_text_lines, require_file
-from .tokenizers import LISTOPS_IDS, LISTOPS_VOCAB_SIZE, listops_symbols, pad_sequences
+from .tokenizers import LISTOPS_IDS, LISTOPS_VOCAB_SIZE, listops_symbols, pad_with_lengths
 
 LAYOUT = "listops-1000/basic_train.tsv, basic_val.tsv, basic_test.tsv (TSV, header `Source<TAB>Target`)"
 SPLIT_FILES = {"train": "basic_train.tsv", "validation": "basic_val.tsv", "test": "basic_test.tsv"}
@@ -59,8 +60,10 @@ def listops_task_from_dir(directory: str | os.PathLike, *, seq_len: int | None =
              for split, fname in SPLIT_FILES.items()}
     if seq_len is None:
         seq_len = max(max((len(s) for s in seqs), default=1) for seqs, _ in parts.values())
-    data = {split: ArrayDataset(pad_sequences(seqs, length=seq_len, what=f"{name} {split}"), labels)
-            for split, (seqs, labels) in parts.items()}
+    data = {}
+    for split, (seqs, labels) in parts.items():
+        x, lengths = pad_with_lengths(seqs, length=seq_len, what=f"{name} {split}")
+        data[split] = ArrayDataset(x, labels, lengths=lengths)
     return Task(name=name, train=data["train"], test=data["test"], validation=data["validation"],
                 input_kind="tokens", num_classes=10, seq_len=seq_len, vocab_size=LISTOPS_VOCAB_SIZE, pooling="mean")
 

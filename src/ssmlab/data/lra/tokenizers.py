@@ -6,6 +6,9 @@
 * Bytes [LRA `ByteTextEncoder`]: id = UTF-8 byte + 1, 0 = padding, 257 ids.
 * Characters [S4/S5]: `<pad>` 0, `<unk>` 1, `<eos>` 2, then characters seen at least `min_freq` times in
   the training text, by decreasing count (ties by code point).
+
+Padding appends id 0 up to a fixed length; `pad_with_lengths` also returns each sequence's valid length
+(for `ArrayDataset(lengths=...)` and the padding mask), counting an empty sequence as length 1.
 """
 
 from __future__ import annotations
@@ -68,3 +71,14 @@ def pad_sequences(seqs: Sequence[Sequence[int] | np.ndarray], *, length: int, wh
                              f"pass a larger seq_len (or None for the longest example).")
         out[i, : len(s)] = s
     return out
+
+
+def valid_lengths(counts: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Token counts as int32 valid lengths, at least 1: an empty example keeps one (padding) step to pool over."""
+    return np.maximum(np.asarray(counts, dtype=np.int32), 1)
+
+
+def pad_with_lengths(seqs: Sequence[Sequence[int] | np.ndarray], *, length: int,
+                     what: str) -> tuple[np.ndarray, np.ndarray]:
+    """`pad_sequences` plus the valid lengths int32 [num] (token counts, an empty sequence counted as 1)."""
+    return pad_sequences(seqs, length=length, what=what), valid_lengths([len(s) for s in seqs])
