@@ -3,7 +3,9 @@
 Cases time a fixed-size batch per variant with the shared harness (no reference output to compare:
 the variants make different data), then print the extrapolated time for the released dataset sizes
 (100,000 ListOps trees; 200,000 Pathfinder images per difficulty). ListOps is timed against a copy of the
-previous generator (one recursive draw at a time, text built while growing), kept here as the reference.
+previous generator (one recursive draw at a time, text built while growing), kept here as the reference; the
+check is that both agree on the mean kept length (within 5 standard errors), and 100,000 trees are also
+timed with workers=2 (measured with --full, else extrapolated from 10,000 and 20,000).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 import numpy as np
 
 from ssmlab.data.listops_gen import OPERATORS, generate_listops, generate_listops_ids, operator_value
+from ssmlab.data.lra.tokenizers import listops_symbols
 from ssmlab.data.pathfinder_gen import generate_pathfinder
 
 from .harness import compare
@@ -68,6 +71,19 @@ def reference_listops(num: int, *, seed: int, max_depth: int = 10, max_args: int
     return list(seen), list(seen.values())
 
 
+def _kept_lengths(out: tuple) -> np.ndarray:
+    """Lengths (symbols, per the definition) of generated trees: from texts, or from id lengths minus `<eos>`."""
+    if len(out) == 3:
+        return out[2] - 1
+    return np.asarray([len(listops_symbols(s)) for s in out[0]])
+
+
+def _length_gap(out: tuple, ref: tuple) -> float:
+    """Difference of mean kept length between two generators, in standard errors (same law: a few at most)."""
+    a, b = _kept_lengths(out), _kept_lengths(ref)
+    return float(abs(a.mean() - b.mean()) / np.sqrt(a.var() / len(a) + b.var() / len(b) + 1e-12))
+
+
 def _listops(full: bool) -> None:
     """Old vs new ListOps generator per kept tree, then 100,000 trees with workers=2 (measured when `full`)."""
     n_trees = 3000 if full else 600  # several 2,000-draw chunks, so chunk granularity does not dominate
@@ -76,17 +92,25 @@ def _listops(full: bool) -> None:
             "old": lambda o=opts: reference_listops(n_trees, seed=1, **o),
             "text": lambda o=opts: generate_listops(n_trees, seed=1, **o),
             "ids": lambda o=opts: generate_listops_ids(n_trees, seed=1, **o),
-        }, reference="old", repeats=5 if full else 3, params={"num": n_trees})
+        }, reference="old", repeats=5 if full else 3, check=_length_gap, tol=5.0, params={"num": n_trees})
         for r in rows:
             per = r["t_med_ms"] / n_trees
             print(f"  listops {name} {r['variant']}: {per:.3f} ms/tree (new/old {r['ratio_vs_ref']:.3f}) -> "
                   f"100,000 trees in {per * 100:.0f} s on one core")
-    n_big = 100_000 if full else 10_000
-    t0 = time.perf_counter()
-    generate_listops(n_big, seed=0, workers=2)
-    dt = time.perf_counter() - t0
-    print(f"  listops len_500_2000 text, workers=2: {n_big:,} trees in {dt:.1f} s "
-          f"(100,000 in {dt * 100_000 / n_big:.0f} s{'' if full else ', extrapolated'})")
+    # Two sizes give the fixed cost (spawning workers that import ssmlab) apart from the cost per tree.
+    sizes = (100_000,) if full else (10_000, 20_000)
+    secs = []
+    for n in sizes:
+        t0 = time.perf_counter()
+        generate_listops(n, seed=0, workers=2)
+        secs.append(time.perf_counter() - t0)
+    if full:
+        print(f"  listops len_500_2000 text, workers=2: 100,000 trees in {secs[0]:.1f} s (measured)")
+    else:
+        per = (secs[1] - secs[0]) / (sizes[1] - sizes[0])
+        print(f"  listops len_500_2000 text, workers=2: {sizes[0]:,} in {secs[0]:.1f} s, {sizes[1]:,} in "
+              f"{secs[1]:.1f} s -> 100,000 in {secs[0] + per * (100_000 - sizes[0]):.0f} s (extrapolated; fixed cost "
+              f"{secs[0] - per * sizes[0]:.1f} s)")
 
 
 def main(full: bool = False) -> None:

@@ -168,6 +168,11 @@ def test_bad_arguments():
         generate_listops(3, min_length=10, max_length=10)
     with pytest.raises(ValueError, match="widen"):
         generate_listops(401, max_depth=2, max_args=2, min_length=2, max_length=5, max_tries=20_000)
+    for generate in (generate_listops, generate_listops_ids):  # length 5 cannot be drawn: every chunk is empty
+        with pytest.raises(ValueError, match="widen"):
+            generate(1, max_depth=2, max_args=2, min_length=4, max_length=6, max_tries=4000)
+    texts, values = draws(1, seed=0, max_depth=2, max_args=2, min_length=0, max_length=2)  # single values
+    assert len(texts) > 1000 and texts == [str(v) for v in values]
 
 
 @pytest.mark.slow

@@ -168,8 +168,9 @@ def _texts(levels: list, sizes: list[np.ndarray], pos: list[np.ndarray], max_arg
         sym = sym.astype(np.int64)
         piece[p] = np.where(op, 22 + (sym - _OP0) * (max_args - 1) + n_args - 2, sym + 10 * child)
         piece[(p + size - 1)[op]] = 20 + child
-    if len(piece) < 2:  # itemgetter of one index returns the item, of none raises
-        return [_pieces(max_args)[i].strip() for i in piece]
+    if not len(piece):
+        return []
+    # itemgetter of one index returns that piece, not a tuple; joining its characters gives it back unchanged
     return "".join(operator.itemgetter(*piece.tolist())(_pieces(max_args))).split("\n")[:-1]
 
 
@@ -186,7 +187,7 @@ def _chunk(args: tuple) -> tuple[list, np.ndarray]:
         items = _texts(levels, sizes, pos, max_args)
     else:
         raw, ends = _prefix_symbols(levels, sizes, pos).tobytes(), np.cumsum(sizes[0]).tolist()
-        items = [raw[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        items = [raw[a:b] for a, b in zip([0, *ends], ends, strict=False)]
     return items, values[0].astype(np.int32)
 
 
