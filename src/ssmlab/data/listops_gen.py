@@ -263,9 +263,9 @@ def generate_listops_ids(num: int, *, seq_len: int | None = None, seed: int = 0,
         raise ValueError(f"listops-gen: example {int(lengths.argmax())} has {lengths.max()} tokens > "
                          f"seq_len={seq_len}; pass a larger seq_len (or None for max_length).")
     ids = np.zeros((len(trees), seq_len), dtype=np.int32)
-    row = np.repeat(np.arange(len(trees)), lengths - 1)
-    col = np.arange(len(row)) - np.repeat(np.cumsum(lengths - 1) - (lengths - 1), lengths - 1)
-    ids[row, col] = np.frombuffer(b"".join(trees), dtype=np.uint8) + LISTOPS_IDS[LISTOPS_SYMBOLS[0]]
+    to_id = bytes(LISTOPS_IDS[s] for s in LISTOPS_SYMBOLS).ljust(256, b"\0")  # symbol index -> token id
+    for i, tree in enumerate(trees):  # row by row: flat index arrays would take 16 bytes per token
+        ids[i, : len(tree)] = np.frombuffer(tree.translate(to_id), dtype=np.uint8)
     ids[np.arange(len(trees)), lengths - 1] = EOS
     return ids, values, lengths
 
