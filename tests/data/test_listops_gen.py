@@ -160,6 +160,8 @@ def test_deterministic_by_seed_and_round_trip_through_loader(tmp_path):
     gen = make_task("listops-gen", num_train=12, num_val=4, num_test=4, seed=7, min_length=5, max_length=40,
                     seq_len=64)
     np.testing.assert_array_equal(gen.train.x, task.train.x)
+    np.testing.assert_array_equal(gen.train.lengths, task.train.lengths)
+    np.testing.assert_array_equal(gen.test.lengths, (gen.test.x != 0).sum(axis=1))
     np.testing.assert_array_equal(gen.test.y, task.test.y)
 
 

@@ -291,14 +291,14 @@ def write_listops(out_dir: str | os.PathLike, *, num_train: int = 96_000, num_va
 def listops_generated_task(*, num_train: int = 2000, num_test: int = 500, num_val: int = 0, seed: int = 0,
                            max_depth: int = 10, max_args: int = 10, min_length: int = 500, max_length: int = 2000,
                            seq_len: int | None = None) -> Task:
-    """Generated ListOps in memory (same tokenisation as `listops`); `seq_len` defaults to `max_length`."""
+    """Generated ListOps in memory (tokens and `lengths` as in `listops`); `seq_len` defaults to `max_length`."""
     n = num_train + num_val + num_test
     seq_len = max_length if seq_len is None else seq_len
-    x, values, _ = generate_listops_ids(n, seq_len=seq_len, seed=seed, max_depth=max_depth, max_args=max_args,
-                                        min_length=min_length, max_length=max_length)
+    x, values, lengths = generate_listops_ids(n, seq_len=seq_len, seed=seed, max_depth=max_depth,
+                                              max_args=max_args, min_length=min_length, max_length=max_length)
     part = {"train": slice(0, num_train), "val": slice(num_train, num_train + num_val),
             "test": slice(num_train + num_val, n)}
-    data = {k: ArrayDataset(x[s], values[s]) for k, s in part.items()}
+    data = {k: ArrayDataset(x[s], values[s], lengths=lengths[s]) for k, s in part.items()}
     return Task(name="listops-gen", train=data["train"], test=data["test"],
                 validation=data["val"] if num_val else None, input_kind="tokens", num_classes=10, seq_len=seq_len,
                 vocab_size=LISTOPS_VOCAB_SIZE, pooling="mean")
