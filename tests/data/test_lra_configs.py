@@ -69,3 +69,23 @@ def test_presets_map_to_train_configs_that_layers_accept():
     quick = config.preset("listops-gen", "quick", "lru")
     assert quick.max_steps == 200 and config.parse_options("task_options", quick.task_options)["max_length"] == 100
     assert config.preset("pathfinder", "paper", "lru").ssm_lr_factor == pytest.approx(9e-4 / 4.5e-3)
+
+
+def test_bidirectional_presets_reach_the_layer():
+    import dataclasses
+
+    import jax.random as jr
+
+    from ssmlab.layers import make_layer
+    from ssmlab.train.config import parse_options
+    from ssmlab.train.lra_configs import to_train_config
+
+    s4d = lra_config("s4d", "pathfinder", "paper")
+    assert s4d.bidirectional
+    options = parse_options("layer_options", to_train_config(s4d).layer_options)
+    assert options["bidirectional"] is True
+    layer = make_layer("s4d", d_model=2, seq_len=16, key=jr.key(0), **{**options, "state_size": 4})
+    assert layer.c2_re is not None  # the reversed-direction readout exists
+    assert "bidirectional" not in to_train_config(lra_config("lru", "pathfinder", "paper")).layer_options
+    with pytest.raises(ValueError, match="bidirectional=True needs model 'lru' or 's4d'"):
+        to_train_config(dataclasses.replace(lra_config("stu", "pathfinder", "paper"), bidirectional=True))

@@ -97,6 +97,35 @@ def test_settings_and_errors():
     assert gen.train.x.shape == (4, 1024, 1) and gen.train.x.min() >= -1 and gen.train.x.max() <= 1
 
 
+def test_easier_levels_override_contour_length_and_distractors():
+    s = settings(32, "curv_baseline", num_distractors=0, contour_length=3)
+    assert (s.contour_length, s.distractor_length, s.num_distractors) == (3, 1, 0)
+    assert settings(32, contour_length=9).num_distractors == 20 // 3  # distractor count follows the LRA rule
+    easy = generate_pathfinder(6, resolution=32, difficulty="curv_baseline", seed=2, batch_size=6, keep_geometry=True,
+                               num_distractors=0, contour_length=3)
+    for g, label, img in zip(easy["geometry"], easy["labels"], easy["images"], strict=True):
+        sa, sb = g["targets"]
+        assert len(sa) == len(sb) == 3 and g["num_distractors"] == 0
+        np.testing.assert_allclose(g["markers"][1], sa[-1][1] if label == 1 else sb[-1][1])
+        # without distractors, every lit pixel lies near a target paddle or a marker
+        ys, xs = np.nonzero(img)
+        near = np.zeros(len(xs), bool)
+        for a, b, _ in (*sa, *sb):
+            d = b - a
+            t = np.clip(((xs + 0.5 - a[0]) * d[0] + (ys + 0.5 - a[1]) * d[1]) / (d @ d), 0, 1)
+            near |= np.hypot(xs + 0.5 - a[0] - t * d[0], ys + 0.5 - a[1] - t * d[1]) < 1.5
+        for m in g["markers"]:
+            near |= np.hypot(xs + 0.5 - m[0], ys + 0.5 - m[1]) < 2.5
+        assert near.all()
+    with pytest.raises(ValueError, match="contour_length must be >= 2"):
+        settings(32, contour_length=1)
+    with pytest.raises(ValueError, match="num_distractors must be >= 0"):
+        generate_pathfinder(2, num_distractors=-1)
+    task = make_task("pathfinder-gen", num_train=4, num_test=2, difficulty="curv_baseline", contour_length=3,
+                     num_distractors=0)
+    assert task.train.x.shape == (4, 1024, 1)
+
+
 @pytest.mark.slow
 def test_worker_processes_give_the_same_images():
     one = generate_pathfinder(8, resolution=32, difficulty="curv_baseline", seed=5, batch_size=4)

@@ -45,6 +45,25 @@ def test_mean_and_last_pooling_match_per_step_outputs(key):
                                rtol=1e-6)
 
 
+def test_max_pooling_is_the_channelwise_max_of_the_features(key):
+    """Identity decoder: pooling "max" (plain and masked) = max over the valid steps of the per-step features."""
+    model, state = make_model(layer="stu", d_model=4, depth=2, d_out=4, seq_len=12, key=key, pooling="none",
+                              layer_options={"num_filters": 3})
+    model = _f64(eqx.tree_at(lambda m: (m.decoder.weight, m.decoder.bias), model,
+                             (jnp.eye(4), jnp.zeros(4))))
+    x = jr.normal(jr.key(3), (2, 12, 1), jnp.float64)
+    lengths = (12, 5)
+    mask = jnp.arange(12)[None, :] < jnp.asarray(lengths)[:, None]
+    steps = apply_batch(model, state, x)[0]  # [B, L, H] features h_t (identity decoder)
+    pooled = apply_batch(replace_static(model, pooling="max"), state, x)[0]
+    masked = apply_batch(replace_static(model, pooling="max"), state, x, mask=mask)[0]
+    np.testing.assert_allclose(np.asarray(pooled), np.asarray(steps.max(axis=1)), rtol=1e-12)
+    for i, n in enumerate(lengths):  # causal stack: the first n steps do not see the padding
+        np.testing.assert_allclose(np.asarray(masked[i]), np.asarray(steps[i, :n].max(axis=0)), rtol=1e-12)
+    none = apply_batch(replace_static(model, pooling="max"), state, x, mask=jnp.zeros((2, 12), bool))[0]
+    np.testing.assert_array_equal(np.asarray(none), 0.0)  # all-False mask: zeros (identity decoder), not -inf
+
+
 def test_batch_norm_uses_batch_and_time_statistics(key):
     model, state = make_model(layer="s4d", d_model=4, depth=1, d_out=2, seq_len=8, key=key, norm="batch",
                               pooling="none", layer_options={"state_size": 4})
@@ -74,7 +93,7 @@ def test_tokens_dropout_and_errors(key):
     with pytest.raises(ValueError, match="vocab_size"):
         SequenceModel(layer="lru", d_model=4, depth=1, d_out=2, seq_len=4, input_kind="tokens", key=key)
     with pytest.raises(ValueError, match="pooling"):
-        SequenceModel(layer="lru", d_model=4, depth=1, d_out=2, seq_len=4, pooling="max", key=key)
+        SequenceModel(layer="lru", d_model=4, depth=1, d_out=2, seq_len=4, pooling="median", key=key)
     with pytest.raises(ValueError, match="mixing"):
         SequenceModel(layer="lru", d_model=4, depth=1, d_out=2, seq_len=4, mixing="swiglu", key=key)
     with pytest.raises(ValueError, match="unknown layer"):

@@ -110,7 +110,7 @@ class Task:
     seq_len: int
     input_dim: int = 1  # channels for real inputs
     vocab_size: int = 0  # for token inputs
-    pooling: Literal["mean", "last", "none"] = "mean"
+    pooling: Literal["mean", "max", "last", "none"] = "mean"
     validation: ArrayDataset | None = None
 
 

@@ -66,17 +66,26 @@ class PathfinderSettings:
     padding: int = 1
 
 
-def settings(resolution: int = 32, difficulty: str = "curv_contour_length_14") -> PathfinderSettings:
-    """LRA settings per resolution; distractors = K // (contour // 3) snakes of contour // 3 paddles [LRA]."""
+def settings(resolution: int = 32, difficulty: str = "curv_contour_length_14",
+             num_distractors: int | None = None, contour_length: int | None = None) -> PathfinderSettings:
+    """LRA settings per resolution; distractors = K // (contour // 3) snakes of contour // 3 paddles [LRA].
+
+    `contour_length` (paddles per target snake) and `num_distractors` override the difficulty's values
+    (ours: easier curriculum levels for CPU-sized runs; distractor length stays max(1, contour // 3))."""
     if resolution not in _RESOLUTIONS:
         raise ValueError(f"resolution must be one of {sorted(_RESOLUTIONS)}; got {resolution}.")
     if difficulty not in CONTOURS:
         raise ValueError(f"difficulty must be one of {sorted(CONTOURS)}; got {difficulty!r}.")
+    if contour_length is not None and contour_length < 2:
+        raise ValueError(f"contour_length must be >= 2 paddles (or None for the difficulty's); got {contour_length}.")
+    if num_distractors is not None and num_distractors < 0:
+        raise ValueError(f"num_distractors must be >= 0 (or None for the LRA count); got {num_distractors}.")
     pl, m, th, mr, sd, cont, k, sc, pc = _RESOLUTIONS[resolution]
-    contour = CONTOURS[difficulty]
-    dl = contour // 3
+    contour = CONTOURS[difficulty] if contour_length is None else int(contour_length)
+    dl = max(1, contour // 3)
     return PathfinderSettings(resolution=resolution, contour_length=contour, distractor_length=dl,
-                              num_distractors=k // dl, paddle_length=float(pl), margin=float(m), thickness=float(th),
+                              num_distractors=k // dl if num_distractors is None else int(num_distractors),
+                              paddle_length=float(pl), margin=float(m), thickness=float(th),
                               marker_radius=float(mr), seed_distance=float(sd), continuity=float(cont),
                               contrast=float(sc * pc))
 
@@ -258,17 +267,19 @@ def _batch(args: tuple) -> list[dict]:
 
 
 def generate_pathfinder(num: int, *, resolution: int = 32, difficulty: str = "curv_contour_length_14", seed: int = 0,
-                        batch_size: int = 1000, keep_geometry: bool = False, workers: int = 1) -> dict:
+                        batch_size: int = 1000, keep_geometry: bool = False, workers: int = 1,
+                        num_distractors: int | None = None, contour_length: int | None = None) -> dict:
     """`num` images: {'images': uint8 [num, R, R], 'labels': int32 [num], 'batch': int32 [num], ...}.
 
     Batch k (of `batch_size` images) uses `default_rng(seed + k)` and exactly balanced labels (within one),
     so the output does not depend on `workers` (> 1 runs batches in that many spawned processes).
-    With `keep_geometry`, 'geometry' lists each image's target snakes and markers.
+    With `keep_geometry`, 'geometry' lists each image's target snakes and markers. `num_distractors`
+    and `contour_length` override the difficulty's values (see `settings`).
     """
     if num < 0 or batch_size < 1 or workers < 1:
         raise ValueError(f"need num >= 0, batch_size >= 1 and workers >= 1; got num={num}, "
                          f"batch_size={batch_size}, workers={workers}.")
-    cfg = settings(resolution, difficulty)
+    cfg = settings(resolution, difficulty, num_distractors, contour_length)
     jobs = [(cfg, seed, k, min(batch_size, num - k * batch_size), keep_geometry) for k in range(-(-num // batch_size))]
     if workers > 1 and len(jobs) > 1:
         ctx = multiprocessing.get_context("spawn")  # fork is unsafe once JAX's threads exist
@@ -288,10 +299,11 @@ def generate_pathfinder(num: int, *, resolution: int = 32, difficulty: str = "cu
 
 def write_pathfinder(out_dir: str | os.PathLike, *, num: int, resolution: int = 32,
                      difficulty: str = "curv_contour_length_14", seed: int = 0, batch_size: int = 1000,
-                     workers: int = 1) -> Path:
+                     workers: int = 1, num_distractors: int | None = None,
+                     contour_length: int | None = None) -> Path:
     """Write `<out_dir>/pathfinder{R}/<difficulty>/{imgs/<k>/sample_<i>.png, metadata/<k>.npy}`; return that dir."""
     data = generate_pathfinder(num, resolution=resolution, difficulty=difficulty, seed=seed, batch_size=batch_size,
-                               workers=workers)
+                               workers=workers, num_distractors=num_distractors, contour_length=contour_length)
     cfg: PathfinderSettings = data["settings"]
     root = Path(out_dir) / f"pathfinder{resolution}" / difficulty
     (root / "metadata").mkdir(parents=True, exist_ok=True)
@@ -312,11 +324,13 @@ def write_pathfinder(out_dir: str | os.PathLike, *, num: int, resolution: int = 
 @register_task("pathfinder-gen")
 def pathfinder_generated_task(*, num_train: int = 2000, num_test: int = 500, resolution: int = 32,
                               difficulty: str = "curv_contour_length_14", seed: int = 0, center: bool = True,
-                              workers: int = 1) -> Task:
+                              workers: int = 1, num_distractors: int | None = None,
+                              contour_length: int | None = None) -> Task:
     """Generated Pathfinder in memory (same preprocessing as `pathfinder`): L = R^2, 2 classes."""
-    tr = generate_pathfinder(num_train, resolution=resolution, difficulty=difficulty, seed=seed, workers=workers)
-    te = generate_pathfinder(num_test, resolution=resolution, difficulty=difficulty, seed=seed + 1_000_003,
-                             workers=workers)
+    common = dict(resolution=resolution, difficulty=difficulty, workers=workers, num_distractors=num_distractors,
+                  contour_length=contour_length)
+    tr = generate_pathfinder(num_train, seed=seed, **common)
+    te = generate_pathfinder(num_test, seed=seed + 1_000_003, **common)
     return Task(name="pathfinder-gen", train=ArrayDataset(image_sequences(tr["images"], center=center), tr["labels"]),
                 test=ArrayDataset(image_sequences(te["images"], center=center), te["labels"]), input_kind="real",
                 num_classes=2, seq_len=resolution * resolution, input_dim=1, pooling="mean")

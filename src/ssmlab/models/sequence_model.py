@@ -10,11 +10,14 @@ One block (pre-norm, as in the LRU paper's Fig. 1 and the S5 / minimal-LRU code)
 "batch" (statistics over batch and time, as on LRA). BatchNorm needs a named batch axis, so a
 batch goes through `apply_batch`, which vmaps with axis_name "batch" and threads the
 `eqx.nn.State` of the running statistics. Encoder: Linear for real inputs [L, d_in], Embedding
-for token inputs [L]. Pooling: "mean" or "last" over time (then one decoder output), or "none"
-(sequence to sequence).
+for token inputs [L]. Pooling: "mean", "max" (per channel, over time) or "last" (then one decoder
+output), or "none" (sequence to sequence). "max" is ours, not an LRA setting: a global max keeps a
+feature that fires at a few steps at full size, where the mean divides it by L (on short-contour
+Pathfinder-32 it is what lets a small model learn within a CPU budget; see `docs/lra.md`).
 
 Padding masks. A bool `mask` [L] (True = valid step; [B, L] through `apply_batch`) restricts the
-pooling to the valid steps: "mean" is Σ_t m_t h_t / Σ_t m_t, "last" reads h at the largest valid t,
+pooling to the valid steps: "mean" is Σ_t m_t h_t / Σ_t m_t, "max" is max over valid t, "last" reads h
+at the largest valid t,
 "none" ignores the mask (weight the per-step loss instead). Everything before the pooling runs on
 the full padded sequence, so with causal layers and padding at the end the valid outputs, and hence
 the masked pooling, equal those of the unpadded sequence. Not masked: the reversed pass of
@@ -37,7 +40,7 @@ from ..layers.base import AbstractSequenceLayer, make_layer
 
 NORMS = ("layer", "batch")
 MIXINGS = ("glu", "half_glu", "mlp")
-POOLINGS = ("mean", "last", "none")
+POOLINGS = ("mean", "max", "last", "none")
 INPUT_KINDS = ("real", "tokens")
 
 
@@ -191,13 +194,17 @@ class SequenceModel(eqx.Module):
             return self.decoder(_masked_pool(h, mask, self.pooling)), state
         if self.pooling == "mean":
             return self.decoder(jnp.mean(h, axis=0)), state
+        if self.pooling == "max":
+            return self.decoder(jnp.max(h, axis=0)), state
         return self.decoder(h[-1]), state
 
 
 def _masked_pool(h: Float[Array, "L H"], mask: Bool[Array | np.ndarray, " L"], pooling: str) -> Float[Array, " H"]:
-    """Masked mean Σ_t m_t h_t / max(Σ_t m_t, 1), or h at the last t with m_t (pooling "mean" / "last")."""
+    """Masked mean Σ_t m_t h_t / max(Σ_t m_t, 1), max over t with m_t, or h at the last t with m_t."""
     if pooling == "last":
         return h[jnp.max(jnp.where(mask, jnp.arange(h.shape[0]), 0))]
+    if pooling == "max":  # an all-False mask gives zeros, as for the mean
+        return jnp.where(jnp.any(mask), jnp.max(jnp.where(mask[:, None], h, -jnp.inf), axis=0), 0.0)
     w = mask.astype(h.dtype)
     return jnp.sum(h * w[:, None], axis=0) / jnp.maximum(jnp.sum(w), 1)
 

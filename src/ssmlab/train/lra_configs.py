@@ -163,7 +163,7 @@ def to_train_config(cfg: LRAConfig):
 
     Mapping: recurrence LR as `ssm_lr_factor = ssm_lr / lr` (LRU, S4D) or the M^y factor (STU family);
     STU K, k_u, k_y, LRU ring and S4D dt range as `layer_options`; cosine to 0 for the STU family (paper),
-    to 1e-7 for the LRU (minimal-LRU default) and to 0 for S4D. Bidirectional S4D layers are not wired up.
+    to 1e-7 for the LRU (minimal-LRU default) and to 0 for S4D; `bidirectional` as a layer option (LRU, S4D).
     """
     from .config import TrainConfig
 
@@ -178,6 +178,11 @@ def to_train_config(cfg: LRAConfig):
     else:
         layer = {"dt_min": cfg.dt_min, "dt_max": cfg.dt_max}
         factor, lr_min = (cfg.ssm_lr or cfg.lr) / cfg.lr, 0.0
+    if cfg.bidirectional:
+        if cfg.model not in ("lru", "s4d"):
+            raise ValueError(f"bidirectional=True needs model 'lru' or 's4d' (the STU layers are causal); got "
+                             f"{cfg.model!r}.")
+        layer["bidirectional"] = True
     return TrainConfig(task=cfg.task, model=cfg.model, depth=cfg.depth, d_model=cfg.d_model,
                        state_size=cfg.state_size if cfg.model in ("lru", "s4d") else 0, norm=cfg.norm,
                        prenorm=cfg.prenorm, mixing="glu", dropout=cfg.dropout, layer_options=_options_text(layer),
