@@ -44,3 +44,9 @@ def test_data_generate_then_load(tmp_path):
     assert bad.exit_code != 0 and "listops" in bad.output
     task = make_task("listops", data_dir=str(tmp_path))
     assert len(task.train) == 48
+    easy = tmp_path / "easy"
+    result = runner.invoke(app, ["data", "generate", "pathfinder", "--data-dir", str(easy), "--num", "4",
+                                 "--difficulty", "curv_baseline", "--contour-length", "3", "--num-distractors", "0"])
+    assert result.exit_code == 0, result.output
+    meta = (easy / "pathfinder32" / "curv_baseline" / "metadata" / "0.npy").read_text().split("\n")[0].split()
+    assert meta[5] == "3"  # contour_length field of the released metadata format

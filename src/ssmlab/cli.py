@@ -154,6 +154,11 @@ def data_generate(
     difficulty: Annotated[str, typer.Option(help="Pathfinder difficulty folder.")] = "curv_contour_length_14",
     seed: Annotated[int, typer.Option(help="Random seed (generation is deterministic by seed).")] = 0,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    contour_length: Annotated[int | None, typer.Option(
+        help="Pathfinder: paddles per target snake instead of the difficulty's (easier levels; recorded in the "
+             "metadata, the folder keeps the difficulty's name).")] = None,
+    num_distractors: Annotated[int | None, typer.Option(
+        help="Pathfinder: distractor snakes instead of the LRA count.")] = None,
 ):
     """Write procedurally generated ListOps or Pathfinder data in the released on-disk format."""
     if num < 1:
@@ -167,7 +172,7 @@ def data_generate(
         from .data.pathfinder_gen import write_pathfinder
 
         out = write_pathfinder(data_dir, num=num, resolution=resolution, difficulty=difficulty, seed=seed,
-                               workers=workers)
+                               workers=workers, contour_length=contour_length, num_distractors=num_distractors)
     else:
         raise typer.BadParameter(f"kind must be 'listops' or 'pathfinder'; got {kind!r}.")
     typer.echo(f"wrote {out}")

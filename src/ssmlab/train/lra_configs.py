@@ -42,6 +42,7 @@ class LRAConfig:
     d_model: int = 128
     state_size: int = 64  # N for LRU / S4D; unused by the STU
     num_filters: int = 24  # K for the STU
+    stu_init: str | None = None  # STU matrices' init; None = the layer preset's (zeros, paper App. C.2)
     k_u: int = 3
     k_y: int = 2
     m_y_init: float = 0.9  # AR-STU: M^y_2 = 0.9 I at init
@@ -59,6 +60,7 @@ class LRAConfig:
     dropout: float = 0.0
     norm: str = "batch"
     prenorm: bool = True
+    pooling: str = "task"  # "task" = the task's own (mean); quick Pathfinder uses "max" (ours, see _quick)
     bidirectional: bool = False
     r_min: float = 0.0
     r_max: float = 0.999
@@ -99,7 +101,11 @@ _GEN_BASE = {"listops-gen": "listops", "pathfinder-gen": "pathfinder"}
 _QUICK_OPTIONS = {
     "listops-gen": (("num_train", 1500), ("num_test", 300), ("min_length", 20), ("max_length", 100),
                     ("max_depth", 4), ("max_args", 4)),
-    "pathfinder-gen": (("num_train", 1200), ("num_test", 300), ("difficulty", "curv_baseline")),
+    # Easiest curriculum level (ours): 3-paddle targets, no distractors. At the LRA level (14 paddles, 5
+    # distractors), and even at 6 paddles without distractors, neither the SSMs nor a 4-layer CNN left chance
+    # within 8,000 images; at this level a CNN reaches 88 % after one epoch (docs/lra.md).
+    "pathfinder-gen": (("num_train", 8000), ("num_test", 1000), ("difficulty", "curv_baseline"),
+                       ("contour_length", 3), ("num_distractors", 0)),
     "text": (("seq_len", 1024),),
     "retrieval": (("seq_len", 512),),
 }
@@ -127,12 +133,24 @@ def _paper(model: str, task: str) -> LRAConfig:
                             "official code (K=24, LR 5e-4, wd 0.1, M^y LR x0.1); grids ours")
 
 
+# Quick Pathfinder (ours): a global max keeps a detector that fires at a few of the 1,024 pixels at full size
+# (the mean divides it by L); with mean pooling the quick models stayed at chance (docs/lra.md).
+_QUICK_POOLING = {"pathfinder-gen": "max", "pathfinder": "max", "pathx": "max"}
+_QUICK_STEPS = {"pathfinder-gen": (2, 500)}  # (epochs, max_steps): 2 whole epochs of 8,000 images
+# Quick Pathfinder STU (ours): K = 24 (the official code's K) and the official code's init; with K = 8 or
+# the paper's zero init the STU layers stayed at chance within 500 steps (docs/lra.md).
+_QUICK_STU = {"pathfinder-gen": (24, "official")}
+
+
 def _quick(model: str, task: str) -> LRAConfig:
     paper = _paper(model, task)
     opts = _QUICK_OPTIONS.get(task, ())
+    epochs, steps = _QUICK_STEPS.get(task, (4, 200))
+    num_filters, stu_init = _QUICK_STU.get(task, (8, None))
     return dataclasses.replace(paper, preset="quick", task_options=opts, depth=2, d_model=32,
-                               state_size=min(paper.state_size, 32), num_filters=8,
-                               k_y=min(paper.k_y, 2), batch_size=32, epochs=4, max_steps=200,
+                               state_size=min(paper.state_size, 32), num_filters=num_filters, stu_init=stu_init,
+                               pooling=_QUICK_POOLING.get(task, "task"),
+                               k_y=min(paper.k_y, 2), batch_size=32, epochs=epochs, max_steps=steps,
                                lr=3e-3 if model in ("stu", "ar_stu") else 4e-3, weight_decay=0.01,
                                ssm_lr=None if paper.ssm_lr is None else 2e-3, dropout=0.0, lr_grid=(), wd_grid=(),
                                source="ours: CPU-sized version of the paper preset")
@@ -169,6 +187,8 @@ def to_train_config(cfg: LRAConfig):
 
     if cfg.model in ("stu", "ar_stu"):
         layer = {"num_filters": cfg.num_filters, "k_u": cfg.k_u}
+        if cfg.stu_init is not None:
+            layer["init"] = cfg.stu_init
         if cfg.model == "ar_stu":
             layer["k_y"] = cfg.k_y
         factor, lr_min = cfg.m_y_lr_factor, 0.0
@@ -185,7 +205,8 @@ def to_train_config(cfg: LRAConfig):
         layer["bidirectional"] = True
     return TrainConfig(task=cfg.task, model=cfg.model, depth=cfg.depth, d_model=cfg.d_model,
                        state_size=cfg.state_size if cfg.model in ("lru", "s4d") else 0, norm=cfg.norm,
-                       prenorm=cfg.prenorm, mixing="glu", dropout=cfg.dropout, layer_options=_options_text(layer),
+                       prenorm=cfg.prenorm, mixing="glu", dropout=cfg.dropout, pooling=cfg.pooling,
+                       layer_options=_options_text(layer),
                        task_options=_options_text(cfg.options()), batch_size=cfg.batch_size, epochs=cfg.epochs,
                        lr=cfg.lr, lr_min=lr_min, warmup_frac=cfg.warmup_fraction, weight_decay=cfg.weight_decay,
                        ssm_lr_factor=factor, seed=0, max_steps=cfg.max_steps or 0)
