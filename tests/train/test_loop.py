@@ -56,6 +56,21 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert [r["lr"] for r in steps] == pytest.approx(expect, rel=1e-5)
 
 
+def test_resume_after_a_kill_logs_each_step_once(tmp_path):
+    task = _task()
+    train(_cfg(), tmp_path / "run", task=task, callback=lambda step, loss: step == 3)  # checkpoint at step 3
+    log = tmp_path / "run" / "metrics.jsonl"
+    # what a kill after the checkpoint leaves behind: steps 4-5 logged, then a torn line
+    with log.open("a") as fh:
+        fh.write(json.dumps({"event": "step", "step": 4, "loss": 0.5}) + "\n")
+        fh.write(json.dumps({"event": "step", "step": 5, "loss": 0.5}) + "\n")
+        fh.write('{"event": "st')
+    train(_cfg(), tmp_path / "run", task=task, resume=True)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["step"] for r in records if r.get("event") == "step"] == [1, 2, 3, 4, 5, 6]
+    assert next(r for r in records if r.get("event") == "resumed")["dropped_records"] == 3
+
+
 def test_nan_loss_stops_with_clear_message(tmp_path):
     task = _task()
     with pytest.raises(TrainingDiverged, match="learning rate"):

@@ -149,7 +149,8 @@ class _Run:
                 ckpt, (self.model, self.state, self.opt_state), config_hash=self.hash)
             self.step, self.best = int(header["step"]), float(header["best"])
             self.history = list(header["history"])
-            self.log.write({"event": "resumed", "step": self.step})
+            dropped = self.log.rewind(self.step)  # steps logged after the checkpoint will be run again
+            self.log.write({"event": "resumed", "step": self.step, "dropped_records": dropped})
         elif ckpt.exists():
             raise ValueError(f"{out_dir} already holds a checkpoint; pass --resume to continue it or choose "
                              "another --out.")

@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int
 
+from .._atomic import atomic_write_text
+
 
 def classification_loss(logits: Float[Array, "B C"], labels: Int[Array, " B"],
                         weights: Float[Array, " B"] | None = None) -> Float[Array, ""]:
@@ -43,6 +45,28 @@ class MetricsLog:
         clean = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         with self.path.open("a") as fh:
             fh.write(json.dumps(clean, sort_keys=True) + "\n")
+
+    def rewind(self, step: int) -> int:
+        """Drop records logged after `step` (and a torn last line), atomically; return how many were dropped.
+
+        A run killed after its last checkpoint logged steps it will repeat on resume; rewinding to the
+        checkpoint's step keeps each step once in the log."""
+        if jax.process_index() != 0 or not self.path.exists():
+            return 0
+        kept, dropped = [], 0
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line torn by the kill
+                dropped += 1
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step:
+                dropped += 1
+                continue
+            kept.append(line)
+        if dropped:
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+        return dropped
 
     def read(self) -> list[dict]:
         """All records written so far."""
