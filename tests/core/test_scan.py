@@ -82,3 +82,14 @@ def test_errors_name_the_argument():
         linear_recurrence(jnp.ones(3), jnp.ones((4, 2)))
     with pytest.raises(ValueError, match="x0"):
         linear_recurrence(jnp.ones(2), jnp.ones((4, 2)), x0=jnp.ones(3))
+
+
+def test_auto_picks_the_method_for_the_backend():
+    from ssmlab.core.scan import resolve_method
+
+    want = "sequential" if jax.default_backend() == "cpu" else "associative"
+    assert resolve_method("auto") == want and resolve_method("associative") == "associative"
+    a = jnp.array([0.9, -0.5 + 0.3j])
+    bu = jnp.asarray(np.random.default_rng(1).normal(size=(37, 2)), jnp.complex128)
+    np.testing.assert_array_equal(np.asarray(linear_recurrence(a, bu, method="auto")),
+                                  np.asarray(linear_recurrence(a, bu, method=want)))

@@ -105,7 +105,7 @@ class LRU(AbstractSequenceLayer):
         r_max: float = 1.0,
         max_phase: float = 6.28,
         mode: str = "recurrent",
-        scan_method: str = "associative",
+        scan_method: str = "auto",
         bidirectional: bool = False,
         dtype=jnp.float32,
         key: PRNGKeyArray,
