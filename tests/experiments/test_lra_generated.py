@@ -44,12 +44,17 @@ def test_runs_use_the_quick_presets_with_overrides():
             layer[k] == v for k, v in parse_options("layer_options", want.layer_options).items() if k != "num_filters")
     with pytest.raises(ValueError, match="tasks must be among"):
         make_generated_task("listops", cfg)
+    per_model = LRAGeneratedConfig(overrides=(("*:lru", "d_model", 4), ("pathfinder-gen:lru", "layer.r_min", 0.5)))
+    assert train_config(task, "lru", per_model).d_model == 4 and train_config(task, "ar_stu", per_model).d_model == 32
+    assert parse_options("layer_options", train_config(task, "lru", per_model).layer_options)["r_min"] == 0.5
+    with pytest.raises(ValueError, match="cannot be set per model"):
+        make_generated_task("pathfinder-gen", LRAGeneratedConfig(overrides=(("*:lru", "num_train", 8),)))
 
 
 @pytest.mark.slow
 def test_tiny_run_writes_figure_and_computes_verdicts(tmp_path):
     tiny = (("*", "depth", 1), ("*", "d_model", 8), ("*", "batch_size", 8), ("*", "epochs", 1), ("*", "max_steps", 4),
-            ("*", "layer.num_filters", 2), ("*", "state_size", 4), ("listops-gen", "num_train", 64),
+            ("*:ar_stu", "layer.num_filters", 2), ("*:lru", "state_size", 4), ("listops-gen", "num_train", 64),
             ("listops-gen", "num_test", 40), ("listops-gen", "max_length", 30), ("pathfinder-gen", "num_train", 16),
             ("pathfinder-gen", "num_test", 8))
     cfg = LRAGeneratedConfig(overrides=tiny, eval_points=2)

@@ -41,19 +41,24 @@ class LRAGeneratedConfig:
     tasks: tuple[str, ...] = ("listops-gen", "pathfinder-gen")
     models: tuple[str, ...] = ("ar_stu", "lru")
     preset: str = "quick"
-    # (task, name, value): `name` is a TrainConfig field (depth, d_model, epochs, max_steps, lr, ...),
+    # (scope, name, value): `name` is a TrainConfig field (depth, d_model, epochs, max_steps, lr, ...),
     # "layer.<option>" (merged into layer_options, e.g. layer.num_filters) or an option of the task factory
-    # (num_train, contour_length, ...); task "*" applies to every task.
+    # (num_train, contour_length, ...); scope is a task, "*" (every task) or "<task or *>:<model>" (one
+    # model only; not for task options, which all models share).
     overrides: tuple[tuple[str, str, Any], ...] = ()
     eval_points: int = 4
     seed: int = 0
 
 
-def _split_overrides(cfg: LRAGeneratedConfig, task: str) -> tuple[dict, dict, dict]:
-    """The overrides for `task` as (TrainConfig fields, layer options, task options)."""
+def _split_overrides(cfg: LRAGeneratedConfig, task: str, model: str | None = None) -> tuple[dict, dict, dict]:
+    """The overrides for (`task`, `model`) as (TrainConfig fields, layer options, task options)."""
     train_fields, layer, task_options = {}, {}, {}
-    for name_task, name, value in cfg.overrides:
-        if name_task not in ("*", task):
+    for scope, name, value in cfg.overrides:
+        scope_task, _, scope_model = scope.partition(":")
+        if scope_model and name not in _TRAIN_FIELDS and not name.startswith("layer."):
+            raise ValueError(f"override {(scope, name, value)}: task options cannot be set per model; use scope "
+                             f"{scope_task!r}.")
+        if scope_task not in ("*", task) or scope_model not in ("", model):
             continue
         if name.startswith("layer."):
             layer[name.removeprefix("layer.")] = value
@@ -71,15 +76,20 @@ def make_generated_task(name: str, cfg: LRAGeneratedConfig) -> Task:
 
 
 def train_config(task: Task, model: str, cfg: LRAGeneratedConfig) -> TrainConfig:
-    """The preset's TrainConfig for (model, task) with the overrides, evaluated `eval_points` times."""
+    """The preset's TrainConfig for (model, task) with the overrides, evaluated `eval_points` times.
+
+    `max_steps` is rounded up to whole epochs (the quick presets' 200 / 500 already are, or exceed the run)."""
     base = to_train_config(lra_config(model, task.name, cfg.preset))
-    fields, layer, _ = _split_overrides(cfg, task.name)
+    fields, layer, _ = _split_overrides(cfg, task.name, model)
     if layer:
         merged = {**parse_options("layer_options", base.layer_options), **layer}
         fields["layer_options"] = ";".join(f"{k}={v}" for k, v in merged.items())
     tcfg = dataclasses.replace(base, **fields)
+    per_epoch = max(1, len(task.train) // tcfg.batch_size)
+    # stop at a whole epoch, so that every run ends with an evaluation
+    max_steps = -(-tcfg.max_steps // per_epoch) * per_epoch if tcfg.max_steps else 0
     return dataclasses.replace(tcfg, seed=cfg.seed, eval_every=max(1, tcfg.epochs // cfg.eval_points), log_every=1,
-                               progress=False)
+                               progress=False, max_steps=max_steps)
 
 
 def train_classifier(task: Task, model: str, cfg: LRAGeneratedConfig, out_dir: Path) -> dict:
