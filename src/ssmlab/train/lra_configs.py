@@ -14,7 +14,9 @@ CIFAR/Pathfinder: 32 is our reading, TO CONFIRM), M^y_2 = 0.9 I, a smaller LR fo
 5e-5 vs 5e-4, so factor 0.1, weight decay 0), K = 24 (official code; the paper's Table 1 prints K = 16).
 The paper tuned LR and weight decay on grids whose values are not recoverable: `lr_grid` / `wd_grid` are ours.
 The STU depth and width are not stated; ours = the LRU's. `quick` presets (ours) are 2-layer, width-32
-models trained for a bounded number of steps on a CPU.
+models trained for a bounded number of steps on a CPU; quick Pathfinder also uses the generator's easiest
+level (3-paddle targets, no distractors), max pooling and STU K = 24 with the official init, without which
+no model left chance on a CPU budget (measurements in docs/lra.md).
 """
 
 from __future__ import annotations
