@@ -135,27 +135,26 @@ def _paper(model: str, task: str) -> LRAConfig:
                             "official code (K=24, LR 5e-4, wd 0.1, M^y LR x0.1); grids ours")
 
 
-# Quick Pathfinder (ours): a global max keeps a detector that fires at a few of the 1,024 pixels at full size
-# (the mean divides it by L); with mean pooling the quick models stayed at chance (docs/lra.md).
-_QUICK_POOLING = {"pathfinder-gen": "max", "pathfinder": "max", "pathx": "max"}
-_QUICK_STEPS = {"pathfinder-gen": (2, 500)}  # (epochs, max_steps): 2 whole epochs of 8,000 images
-# Quick Pathfinder STU (ours): K = 24 (the official code's K) and the official code's init; with K = 8 or
-# the paper's zero init the STU layers stayed at chance within 500 steps (docs/lra.md).
-_QUICK_STU = {"pathfinder-gen": (24, "official")}
+# Quick Pathfinder / Path-X (ours): a global max keeps a detector that fires at a few of the L pixels at full
+# size (the mean divides it by L); STU K = 24 (the official code's K) with the official code's init. With mean
+# pooling, K = 8 or the paper's zero init the quick models stayed at chance within 500 steps (docs/lra.md).
+_QUICK_PATHFINDER = {"pooling": "max", "num_filters": 24, "stu_init": "official"}
+_QUICK_CHANGES = {
+    "pathfinder-gen": {**_QUICK_PATHFINDER, "epochs": 2, "max_steps": 500},  # 2 whole epochs of 8,000 images
+    "pathfinder": _QUICK_PATHFINDER,
+    "pathx": _QUICK_PATHFINDER,
+}
 
 
 def _quick(model: str, task: str) -> LRAConfig:
     paper = _paper(model, task)
-    opts = _QUICK_OPTIONS.get(task, ())
-    epochs, steps = _QUICK_STEPS.get(task, (4, 200))
-    num_filters, stu_init = _QUICK_STU.get(task, (8, None))
-    return dataclasses.replace(paper, preset="quick", task_options=opts, depth=2, d_model=32,
-                               state_size=min(paper.state_size, 32), num_filters=num_filters, stu_init=stu_init,
-                               pooling=_QUICK_POOLING.get(task, "task"),
-                               k_y=min(paper.k_y, 2), batch_size=32, epochs=epochs, max_steps=steps,
-                               lr=3e-3 if model in ("stu", "ar_stu") else 4e-3, weight_decay=0.01,
-                               ssm_lr=None if paper.ssm_lr is None else 2e-3, dropout=0.0, lr_grid=(), wd_grid=(),
-                               source="ours: CPU-sized version of the paper preset")
+    quick = dataclasses.replace(paper, preset="quick", task_options=_QUICK_OPTIONS.get(task, ()), depth=2,
+                                d_model=32, state_size=min(paper.state_size, 32), num_filters=8,
+                                k_y=min(paper.k_y, 2), batch_size=32, epochs=4, max_steps=200,
+                                lr=3e-3 if model in ("stu", "ar_stu") else 4e-3, weight_decay=0.01,
+                                ssm_lr=None if paper.ssm_lr is None else 2e-3, dropout=0.0, lr_grid=(), wd_grid=(),
+                                source="ours: CPU-sized version of the paper preset")
+    return dataclasses.replace(quick, **_QUICK_CHANGES.get(task, {}))
 
 
 def lra_config(model: str, task: str, preset: str = "paper") -> LRAConfig:
