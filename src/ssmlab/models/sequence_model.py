@@ -190,17 +190,16 @@ class SequenceModel(eqx.Module):
             h, state = block(h, state, key=k, inference=inference)
         if self.pooling == "none":
             return jax.vmap(self.decoder)(h), state
-        if mask is not None:
-            return self.decoder(_masked_pool(h, mask, self.pooling)), state
-        if self.pooling == "mean":
-            return self.decoder(jnp.mean(h, axis=0)), state
-        if self.pooling == "max":
-            return self.decoder(jnp.max(h, axis=0)), state
-        return self.decoder(h[-1]), state
+        return self.decoder(_pool(h, mask, self.pooling)), state
 
 
-def _masked_pool(h: Float[Array, "L H"], mask: Bool[Array | np.ndarray, " L"], pooling: str) -> Float[Array, " H"]:
-    """Masked mean Σ_t m_t h_t / max(Σ_t m_t, 1), max over t with m_t, or h at the last t with m_t."""
+def _pool(h: Float[Array, "L H"], mask: Bool[Array | np.ndarray, " L"] | None, pooling: str) -> Float[Array, " H"]:
+    """Mean, max or last step of h; with a mask: Σ_t m_t h_t / max(Σ_t m_t, 1), max over t with m_t, or
+    h at the last t with m_t."""
+    if mask is None:
+        if pooling == "mean":
+            return jnp.mean(h, axis=0)
+        return jnp.max(h, axis=0) if pooling == "max" else h[-1]
     if pooling == "last":
         return h[jnp.max(jnp.where(mask, jnp.arange(h.shape[0]), 0))]
     if pooling == "max":  # an all-False mask gives zeros, as for the mean
