@@ -15,7 +15,6 @@ exceeds that baseline by more than 2.33 binomial standard errors of the test set
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from ..data.dataset import Task, make_task
 from ..train import TrainConfig, train
 from ..train.config import parse_options
 from ..train.lra_configs import GENERATED_TASKS, lra_config, to_train_config
+from ..train.metrics import MetricsLog
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
@@ -100,9 +100,8 @@ def train_classifier(task: Task, model: str, cfg: LRAGeneratedConfig, out_dir: P
     shutil.rmtree(out_dir, ignore_errors=True)  # a fresh run each time the experiment is reproduced
     t0 = time.perf_counter()
     result = train(tcfg, out_dir, task=task)
-    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    losses = [r["loss"] for r in records if r.get("event") == "step"]
-    accs = [(r["step"], r["test_accuracy"]) for r in records if "test_accuracy" in r]
+    losses = [r["loss"] for r in MetricsLog(out_dir / "metrics.jsonl").read() if r.get("event") == "step"]
+    accs = [(r["step"], r["test_accuracy"]) for r in result.history if "test_accuracy" in r]
     return {"losses": losses, "test_acc": accs, "final_acc": accs[-1][1], "seconds": time.perf_counter() - t0,
             "steps": int(result.summary["steps"]), "config": dataclasses.asdict(tcfg)}
 
