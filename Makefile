@@ -18,11 +18,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/ssmlab reproduce --quick --out $(OUT)
 
+# Tests run on TEST_WORKERS processes (pytest-xdist; work stealing balances the long tests).
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider
+	$(PYTEST) -m "not slow"
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(PYTEST)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -2,7 +2,15 @@
 
 import os
 
-import jax
+# Compile-time budget: the suite is dominated by XLA compiles of small programs, and LLVM's expensive
+# passes buy nothing at test sizes (about a third of the CPU time; same maths, rounding-level differences at
+# most). Set SSMLAB_TEST_FULL_XLA_OPT=1 to test with XLA's default optimisation level. Must run before the
+# first JAX computation, so before anything imports ssmlab.
+if os.environ.get("SSMLAB_TEST_FULL_XLA_OPT") != "1":
+    _fast = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_fast}".strip()
+
+import jax  # noqa: E402
 import pytest
 
 jax.config.update("jax_enable_x64", True)
