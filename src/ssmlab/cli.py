@@ -2,14 +2,75 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from . import __version__
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="ssmlab: deep state-space models.")
+# The click exception types typer raises (typer may vendor its own click), found without private imports.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_DEBUG = {"on": os.environ.get("SSMLAB_DEBUG") == "1"}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class _OneLineErrors(TyperGroup):
+    """User errors print as one line `error: ...` on stderr with exit code 2 (no usage box, no traceback).
+
+    `ssmlab --debug ...` (or SSMLAB_DEBUG=1) also prints the traceback of the underlying cause.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                              **extra)
+            code = rv if isinstance(rv, int) else 0
+        except _ClickException as err:
+            if _DEBUG["on"] and err.__cause__ is not None:
+                traceback.print_exception(err.__cause__)
+            message = err.format_message()
+            ctx = getattr(err, "ctx", None)
+            if ctx is not None and not isinstance(err, typer.BadParameter):
+                message += f" (see `{ctx.command_path} --help`)"
+            typer.echo(f"error: {_one_line(message)}", err=True)
+            code = 2
+        except typer.Abort:
+            typer.echo("aborted.", err=True)
+            code = 130
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="ssmlab: deep state-space models.",
+                  cls=_OneLineErrors)
+
+
+def _usage_error(message: str, flag: str | None = None) -> typer.BadParameter:
+    return typer.BadParameter(_one_line(message), param_hint=flag)
+
+
+def _output_dir(path: Path, flag: str = "--out") -> Path:
+    """Create `path` as a writable directory now, or raise a one-line usage error naming `flag`."""
+    if path.exists() and not path.is_dir():
+        raise _usage_error(f"{path} exists and is not a directory; pass a directory path.", flag)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".ssmlab-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise _usage_error(f"cannot write to {path} ({err.strerror or err}); pass a writable directory.",
+                           flag) from err
+    return path
 
 
 def _version(value: bool | None):
@@ -20,8 +81,11 @@ def _version(value: bool | None):
 
 @app.callback()
 def _root(version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="Print the version and exit.")] = None):
+                                                help="Print the version and exit.")] = None,
+          debug: Annotated[bool, typer.Option("--debug", help="Show the traceback behind a user error.")] = False):
     """ssmlab: deep state-space models — layers, theory and reproductions."""
+    if debug:
+        _DEBUG["on"] = True
 
 
 def parse_sets(sets: list[str] | None) -> dict[str, str]:
@@ -29,7 +93,7 @@ def parse_sets(sets: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in sets or []:
         if "=" not in item:
-            raise typer.BadParameter(f"--set expects key=value; got {item!r}.")
+            raise _usage_error(f"--set expects key=value; got {item!r}.", "--set")
         key, value = item.split("=", 1)
         out[key.strip()] = value.strip()
     return out
@@ -63,15 +127,29 @@ def reproduce(
     """Run the registered experiments and write report.md / report.html, metrics and figures."""
     from .experiments.runner import reproduce as _reproduce
 
-    try:
-        results = _reproduce(out, "quick" if quick else "full", only)
-    except KeyError as err:
-        raise typer.BadParameter(str(err.args[0]), param_hint="--only") from err
+    preset = "quick" if quick else "full"
+    _check_experiments(only, preset, {}, flag="--only")
+    results = _reproduce(_output_dir(out), preset, only)
     failed = [n for n, r in results.items() if isinstance(r, str)]
     typer.echo(f"report: {out / 'report.md'} and {out / 'report.html'}")
     if failed:
         typer.echo(f"experiments that raised: {', '.join(failed)}", err=True)
         raise typer.Exit(1)
+
+
+def _check_experiments(names: list[str] | None, preset: str, overrides: dict[str, str], flag: str) -> None:
+    """Validate experiment names and every config (with overrides) before anything runs."""
+    from .experiments import experiments, get
+
+    for name in names or list(experiments()):
+        try:
+            exp = get(name)
+        except KeyError as err:
+            raise _usage_error(str(err.args[0]), flag) from err
+        try:
+            exp.config(preset, overrides)
+        except (ValueError, TypeError) as err:
+            raise _usage_error(f"{name}: {err}", "--set") from err
 
 
 @app.command()
@@ -84,10 +162,10 @@ def run(
     """Run one experiment with config overrides and write its report."""
     from .experiments.runner import reproduce as _reproduce
 
-    try:
-        results = _reproduce(out, "full" if full else "quick", [name], parse_sets(set_))
-    except (KeyError, ValueError) as err:
-        raise typer.BadParameter(str(err.args[0] if err.args else err)) from err
+    preset = "full" if full else "quick"
+    overrides = parse_sets(set_)
+    _check_experiments([name], preset, overrides, flag="NAME")
+    results = _reproduce(_output_dir(out), preset, [name], overrides)
     if isinstance(results[name], str):
         raise typer.Exit(1)
 
@@ -102,10 +180,13 @@ def train(
     config: Annotated[str | None, typer.Option("--config", help="Preset for the task (e.g. quick, paper).")] = None,
     distributed: Annotated[bool, typer.Option("--distributed", help="Call jax.distributed.initialize() "
                                                                     "(multi-host).")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Root folder of downloaded or generated "
+                                                  "data (sets $SSMLAB_DATA for this run).")] = None,
 ):
     """Train a stacked model on a task; writes config.json, metrics.jsonl, checkpoints and summary.json."""
     import dataclasses
 
+    from .data.lra.files import DataFormatError, DataNotFoundError
     from .train import TrainConfig, TrainingDiverged, preset
     from .train import train as _train
     from .train.config import with_overrides
@@ -115,17 +196,22 @@ def train(
         cfg = with_overrides(base, parse_sets(set_))
         if distributed:
             cfg = dataclasses.replace(cfg, distributed=True)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    out = out if out is not None else Path("runs") / f"{cfg.task}-{cfg.model}"
+    except (ValueError, TypeError, KeyError) as err:
+        raise _usage_error(str(err.args[0] if isinstance(err, KeyError) else err), "--set") from err
+    if data_dir is not None:
+        if not data_dir.is_dir():
+            raise _usage_error(f"{data_dir} is not a directory; pass the folder that holds the data.", "--data-dir")
+        os.environ["SSMLAB_DATA"] = str(data_dir)
+    out = _output_dir(out if out is not None else Path("runs") / f"{cfg.task}-{cfg.model}")
     try:
         result = _train(cfg, out, resume=resume)
     except TrainingDiverged as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {_one_line(err)}", err=True)
         raise typer.Exit(2) from err
+    except (DataNotFoundError, DataFormatError) as err:
+        raise _usage_error(f"{err} Pass the folder with --data-dir (or set $SSMLAB_DATA).", "--task") from err
     except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from err
+        raise _usage_error(str(err)) from err
     s = result.summary
     acc = f"test accuracy {s['test_accuracy']:.4f} (best {s['best_accuracy']:.4f})" if "test_accuracy" in s else \
         "no evaluation yet (stopped before the end of an epoch)"
@@ -162,7 +248,12 @@ def data_generate(
 ):
     """Write procedurally generated ListOps or Pathfinder data in the released on-disk format."""
     if num < 1:
-        raise typer.BadParameter(f"--num must be >= 1; got {num}.")
+        raise _usage_error(f"--num must be >= 1; got {num}.", "--num")
+    if workers < 1:
+        raise _usage_error(f"--workers must be >= 1 (1 = this process only); got {workers}.", "--workers")
+    if kind not in ("listops", "pathfinder"):
+        raise _usage_error(f"kind must be 'listops' or 'pathfinder'; got {kind!r}.", "KIND")
+    _output_dir(data_dir, "--data-dir")
     if kind == "listops":
         from .data.listops_gen import write_listops
 
@@ -171,15 +262,16 @@ def data_generate(
     elif kind == "pathfinder":
         from .data.pathfinder_gen import write_pathfinder
 
-        out = write_pathfinder(data_dir, num=num, resolution=resolution, difficulty=difficulty, seed=seed,
-                               workers=workers, contour_length=contour_length, num_distractors=num_distractors)
-    else:
-        raise typer.BadParameter(f"kind must be 'listops' or 'pathfinder'; got {kind!r}.")
+        try:
+            out = write_pathfinder(data_dir, num=num, resolution=resolution, difficulty=difficulty, seed=seed,
+                                   workers=workers, contour_length=contour_length, num_distractors=num_distractors)
+        except ValueError as err:
+            raise _usage_error(str(err)) from err
     typer.echo(f"wrote {out}")
 
 
 def main():
-    """Console-script entry point."""
+    """Console-script entry point (user errors: one line on stderr, exit code 2)."""
     app()
 
 

@@ -28,6 +28,6 @@ def test_cli_train_stop_resume_and_errors(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["finished"] and summary["steps"] == 1437 // 256
     res = runner.invoke(app, common + ["--resume", "--set", "lr=0.5"])
-    assert res.exit_code == 1 and "config hash" in res.output
+    assert res.exit_code == 2 and "config hash" in res.output
     res = runner.invoke(app, ["train", "--set", "nope=1"])
     assert res.exit_code != 0 and "unknown config key" in res.output

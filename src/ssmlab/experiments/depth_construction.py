@@ -26,13 +26,16 @@ from ..theory.expressivity_construction import (
     shallow_to_deep,
     spec_depth_bound,
 )
+from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
 
 @dataclasses.dataclass(frozen=True)
-class DepthConstructionConfig:
+class DepthConstructionConfig(ExperimentConfig):
     """Targets (state sizes, gains), norm bounds and checking length."""
+
+    CHOICES = {"kind": ("inf", "spectral")}
 
     state_sizes: tuple[int, ...] = (1, 4, 16)
     gains: tuple[float, ...] = (1.0, 10.0, 1e2, 1e3, 1e4)

@@ -23,13 +23,16 @@ import numpy as np
 from ..theory.expressivity import min_shallow_width, random_shallow_ssm, shallow_from_residues
 from ..theory.expressivity_construction import minimal_depth_search
 from ..theory.expressivity_training import fit_impulse_response, modal_norm
+from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
 
 @dataclasses.dataclass(frozen=True)
-class DepthTrainingConfig:
+class DepthTrainingConfig(ExperimentConfig):
     """Targets, architectures (depths at fixed width; shallow widths to match) and optimiser settings."""
+
+    CHOICES = {"kind": ("inf", "spectral")}
 
     gains: tuple[float, ...] = (1.0, 10.0, 1e2, 1e3, 1e4)
     depths: tuple[int, ...] = (2, 4, 8)

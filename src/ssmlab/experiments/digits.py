@@ -17,13 +17,20 @@ from pathlib import Path
 from ..layers import layer_names
 from ..train.loop import train
 from ..train.presets import DIGITS_PAPER_EPOCHS, DIGITS_QUICK_EPOCHS, DIGITS_QUICK_LR, digits_config
+from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
 
 @dataclasses.dataclass(frozen=True)
-class DigitsConfig:
+class DigitsConfig(ExperimentConfig):
     """Which layers to train and for how long."""
+
+    CHOICES = {"below_target_verdict": ("partial", "fail")}
+
+    def check(self):
+        if self.target > 1:
+            raise ValueError(f"target is an accuracy in (0, 1]; got {self.target}.")
 
     layers: tuple[str, ...] = ("stu", "lru", "s4d")
     epochs: int = DIGITS_PAPER_EPOCHS

@@ -25,12 +25,13 @@ from ..theory.ld_frequency import (
     ssm_output,
     transfer_statistics,
 )
+from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
 
 @dataclasses.dataclass(frozen=True)
-class Fig1EConfig:
+class Fig1EConfig(ExperimentConfig):
     """Sizes of the mode experiment."""
 
     length: int = 128

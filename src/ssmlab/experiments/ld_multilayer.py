@@ -26,12 +26,13 @@ from ..theory.ld_frequency import (
     ssm_output,
     transfer_statistics,
 )
+from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiLayerConfig:
+class MultiLayerConfig(ExperimentConfig):
     """Depths, initial scale and step budget."""
 
     depths: tuple[int, ...] = (1, 2, 3, 4)

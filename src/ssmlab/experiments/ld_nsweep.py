@@ -21,12 +21,13 @@ import numpy as np
 from ..theory import ld_closed_forms as cf
 from ..theory.ld_frequency import learning_rate_to_tau
 from ..theory.ld_sweep import KINDS, sweep_data, sweep_descent
+from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
 
 @dataclasses.dataclass(frozen=True)
-class NSweepConfig:
+class NSweepConfig(ExperimentConfig):
     """Sweep sizes and learning-rate choices."""
 
     n_values: tuple[int, ...] = (1, 2, 4, 8, 16)

@@ -29,12 +29,13 @@ from ..theory.ld_frequency import (
     time_loss,
     transfer_statistics,
 )
+from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
 
 @dataclasses.dataclass(frozen=True)
-class StrongestFirstConfig:
+class StrongestFirstConfig(ExperimentConfig):
     """Number of modes and their spread."""
 
     modes: int = 6

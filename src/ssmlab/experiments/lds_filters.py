@@ -31,6 +31,7 @@ from ..data.lds import LDS, LDSStream, paper_lds, random_symmetric_lds
 from ..layers.base import make_layer
 from ..train.optim import trainable
 from . import lds_training as T
+from .config import ExperimentConfig
 from .lds_study import eval_set, seed_streams
 from .plotting import new_figure
 from .plotting import save as save_fig
@@ -38,8 +39,14 @@ from .registry import Claim, Experiment, Result, register
 
 
 @dataclasses.dataclass(frozen=True)
-class LDSFiltersConfig:
+class LDSFiltersConfig(ExperimentConfig):
     """K grid, training length and least-squares sizes of the filters study."""
+
+    CHOICES = {"systems": ("paper", "uniform"), "readout": ("post", "pre")}
+
+    def check(self):
+        if max(self.num_filters) > self.seq_len:
+            raise ValueError(f"num_filters must be <= seq_len = {self.seq_len}; got {max(self.num_filters)}.")
 
     seq_len: int = 1024
     num_filters: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 10, 12, 15, 18, 21, 25)

@@ -35,6 +35,7 @@ import numpy as np
 from ..data.lds import LDS, LDSStream, paper_lds, save
 from ..layers.base import make_layer
 from . import lds_training as T
+from .config import ExperimentConfig
 from .plotting import new_figure
 from .plotting import save as save_fig
 from .registry import Claim, Experiment, Result, register
@@ -43,8 +44,14 @@ ABLATIONS = {"no exp-param": (0, 1), "no gamma-norm": (1, 0), "neither": (0, 0)}
 
 
 @dataclasses.dataclass(frozen=True)
-class LDSStudyConfig:
+class LDSStudyConfig(ExperimentConfig):
     """Sizes and grids of the STU-vs-LRU study (paper values where known, ours otherwise; spec §7)."""
+
+    CHOICES = {"readout": ("post", "pre")}
+
+    def check(self):
+        if self.num_filters > self.seq_len:
+            raise ValueError(f"num_filters must be <= seq_len = {self.seq_len}; got {self.num_filters}.")
 
     seq_len: int = 1024
     steps: int = 20_000

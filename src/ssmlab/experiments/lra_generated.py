@@ -27,6 +27,7 @@ from ..train import TrainConfig, train
 from ..train.config import parse_options
 from ..train.lra_configs import GENERATED_TASKS, lra_config, to_train_config
 from ..train.metrics import MetricsLog
+from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
@@ -35,8 +36,10 @@ _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 @dataclasses.dataclass(frozen=True)
-class LRAGeneratedConfig:
+class LRAGeneratedConfig(ExperimentConfig):
     """Which generated tasks and models, which LRA preset, and per-task overrides of that preset."""
+
+    MAY_BE_EMPTY = ("overrides",)
 
     tasks: tuple[str, ...] = ("listops-gen", "pathfinder-gen")
     models: tuple[str, ...] = ("ar_stu", "lru")

@@ -93,9 +93,15 @@ def _parse(value: str, typ: Any, field: str):
             return False
         raise ValueError(f"--set {field}=...: expected a boolean (true/false); got {value!r}.")
     if typ in (int, "int"):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"expected an integer; got {value!r}.") from None
     if typ in (float, "float"):
-        return float(value)
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"expected a number; got {value!r}.") from None
     if typ in (str, "str"):
         return value
     if origin is tuple or (isinstance(typ, str) and typ.startswith("tuple")):

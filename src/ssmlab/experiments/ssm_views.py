@@ -19,12 +19,13 @@ import numpy as np
 from ..core.kernels import frequency_response, periodic_output
 from ..core.scan import linear_recurrence
 from ..layers.linear_ssm import LinearSSM
+from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
 
 @dataclasses.dataclass(frozen=True)
-class SSMViewsConfig:
+class SSMViewsConfig(ExperimentConfig):
     """Sizes of the random systems checked."""
 
     lengths: tuple[int, ...] = (1, 7, 64, 1000)

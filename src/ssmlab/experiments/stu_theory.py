@@ -32,6 +32,7 @@ import numpy as np
 from ..core.filter_cache import cached_spectral_filters
 from ..data.lds import LDS, paper_lds, random_symmetric_lds, simulate_batch
 from ..layers.stu import STU, stu_kernels
+from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
@@ -39,8 +40,14 @@ DELAY, K_U = 2, 3  # paper eq. (4)
 
 
 @dataclasses.dataclass(frozen=True)
-class STUTheoryConfig:
+class STUTheoryConfig(ExperimentConfig):
     """Systems, sequence length, filter counts and data sizes of the Theorem 3.1 check."""
+
+    CHOICES = {"systems": ("symmetric", "paper"), "readout": ("post", "pre")}
+
+    def check(self):
+        if max(self.ks) > self.seq_len:
+            raise ValueError(f"ks must be <= seq_len = {self.seq_len} (K filters of length L); got {max(self.ks)}.")
 
     seq_len: int = 256
     ks: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24)
