@@ -10,7 +10,9 @@ r"""Discretisation of diagonal continuous-time systems dx/dt = a x + b u with st
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jaxtyping import Array, Inexact
+from jaxtyping import Array, Num
+
+from .checks import float_inputs
 
 
 def _expand(scale, b):
@@ -21,20 +23,35 @@ def _dt_like(a, dt):
     return jnp.broadcast_to(jnp.asarray(dt), a.shape)
 
 
-def zoh(a: Inexact[Array, " N"], b: Inexact[Array, "N *H"], dt) -> tuple[Array, Array]:
+def _inputs(a, b, dt):
+    """(a, b, dt) in the working dtype (ints -> float, bf16/fp16 -> float32) and the output dtype."""
+    (a, b, dt), out = float_inputs(("a", a), ("b", b), ("dt", dt), real=("dt",))
+    return a, b, dt, out
+
+
+def zoh(a: Num[Array, " N"], b: Num[Array, "N *H"], dt) -> tuple[Array, Array]:
     """Zero-order-hold discretisation: (exp(dt a), (exp(dt a) - 1)/a · b) [S4D, eq. (4)].
 
     The a -> 0 limit (b̄ = dt b) is taken with `expm1` so small |a| loses no precision.
     """
+    a, b, dt, out = _inputs(a, b, dt)
     dt = _dt_like(a, dt)
     a_bar = jnp.exp(dt * a)
     safe = jnp.where(a == 0, 1.0, a)
     scale = jnp.where(a == 0, dt, jnp.expm1(dt * a) / safe)
-    return a_bar, _expand(scale, b) * b
+    return a_bar.astype(_like(out, a_bar)), (_expand(scale, b) * b).astype(out)
 
 
-def bilinear(a: Inexact[Array, " N"], b: Inexact[Array, "N *H"], dt) -> tuple[Array, Array]:
+def bilinear(a: Num[Array, " N"], b: Num[Array, "N *H"], dt) -> tuple[Array, Array]:
     """Bilinear (Tustin) discretisation: ((1 + dt a/2)/(1 - dt a/2), dt/(1 - dt a/2) · b) [S4, eq. (3)]."""
+    a, b, dt, out = _inputs(a, b, dt)
     dt = _dt_like(a, dt)
     denom = 1.0 - dt * a / 2.0
-    return (1.0 + dt * a / 2.0) / denom, _expand(dt / denom, b) * b
+    a_bar = (1.0 + dt * a / 2.0) / denom
+    return a_bar.astype(_like(out, a_bar)), (_expand(dt / denom, b) * b).astype(out)
+
+
+def _like(out, x):
+    """`out`'s precision, complex only if `x` is (ā is real for real a even when b is complex)."""
+    real = jnp.finfo(out).dtype
+    return jnp.promote_types(real, jnp.complex64) if jnp.iscomplexobj(x) else real

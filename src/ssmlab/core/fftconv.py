@@ -14,22 +14,15 @@ the result is cast back to the input dtype. Complex inputs use the full complex 
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Inexact
+from jaxtyping import Array, Float, Inexact, Num
 
-from .checks import check_length
+from .checks import as_inexact, check_length, float_inputs
 
 
 def fft_size(total_length: int) -> int:
     """Smallest power of two >= `total_length` (the FFT size for a linear convolution)."""
     check_length("total_length", total_length)
     return 1 << (int(total_length) - 1).bit_length()
-
-
-def _fft_dtype(*arrays) -> jnp.dtype:
-    dtype = jnp.result_type(*arrays)
-    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
-        return jnp.dtype(jnp.float32)
-    return dtype
 
 
 def _forward(x, n: int, complex_: bool):
@@ -49,7 +42,7 @@ def _check_pair(u, kernel) -> None:
         )
 
 
-def causal_conv(u: Inexact[Array, "L *C"], kernel: Inexact[Array, "Lk *D"]) -> Inexact[Array, "L *C"]:
+def causal_conv(u: Num[Array, "L *C"], kernel: Num[Array, "Lk *D"]) -> Inexact[Array, "L *C"]:
     """Causal convolution y_t = sum_s k_s u_{t-s}, channel by channel, via zero-padded FFT.
 
     Args:
@@ -57,68 +50,66 @@ def causal_conv(u: Inexact[Array, "L *C"], kernel: Inexact[Array, "Lk *D"]) -> I
         kernel: impulse response [Lk, *C] with the same trailing shape (Lk may differ from L).
 
     Returns:
-        y: [L, *C] in the promoted input dtype (bf16/fp16 in, same out; the FFT runs in fp32).
+        y: [L, *C] in the promoted input dtype (bf16/fp16 in, same out; the FFT runs in fp32;
+        integer inputs give the default float dtype).
 
     >>> import jax.numpy as jnp
     >>> causal_conv(jnp.array([1.0, 0.0, 0.0]), jnp.array([1.0, 2.0, 3.0]))
     Array([1., 2., 3.], dtype=float32)
     """
+    (u, kernel), out_dtype = float_inputs(("u", u), ("kernel", kernel))
     _check_pair(u, kernel)
     if u.shape[1:] != kernel.shape[1:]:
         raise ValueError(
             f"u and kernel must share their channel shape; got u {tuple(u.shape)} and kernel "
             f"{tuple(kernel.shape)}. Use causal_conv_mixing for channel-mixing (MIMO) kernels."
         )
-    out_dtype = jnp.result_type(u, kernel)
-    work = _fft_dtype(u, kernel)
-    complex_ = jnp.issubdtype(work, jnp.complexfloating)
+    complex_ = jnp.issubdtype(out_dtype, jnp.complexfloating)
     L = u.shape[0]
     n = fft_size(L + kernel.shape[0] - 1)
-    spec = _forward(u.astype(work), n, complex_) * _forward(kernel.astype(work), n, complex_)
+    spec = _forward(u, n, complex_) * _forward(kernel, n, complex_)
     return _inverse(spec, n, complex_)[:L].astype(out_dtype)
 
 
 def causal_conv_spectrum(
-    u: Inexact[Array, "L *C"], spectrum: Inexact[Array, "m *C"], *, n: int
+    u: Num[Array, "L *C"], spectrum: Num[Array, "m *C"], *, n: int
 ) -> Inexact[Array, "L *C"]:
     """Causal convolution with a precomputed kernel spectrum `rfft(kernel, n)` (n >= L + Lk - 1).
 
     Used where the kernel is fixed (STU filters) or known in closed form (frequency mode), so
-    the kernel transform is done once, not per call. Real `u` only.
+    the kernel transform is done once, not per call. Real `u` only (integers become float).
     """
+    out_dtype = as_inexact("u", u, complex_ok=False).dtype  # output keeps u's dtype (ints -> float)
+    (u, spectrum), _ = float_inputs(("u", u), ("spectrum", spectrum), real=("u",))
     if u.ndim < 1 or u.shape[0] == 0:
         raise ValueError(f"u must have a non-empty leading time axis [L, ...]; got shape {tuple(u.shape)}.")
     if spectrum.shape[0] != n // 2 + 1:
         raise ValueError(f"spectrum must have n//2+1 = {n // 2 + 1} rfft bins for n={n}; got {spectrum.shape[0]}.")
     if n < u.shape[0]:
         raise ValueError(f"n must be at least L={u.shape[0]} (and >= L + Lk - 1 to stay causal); got {n}.")
-    out_dtype = u.dtype
-    u_hat = jnp.fft.rfft(u.astype(_fft_dtype(u)), n=n, axis=0)
+    u_hat = jnp.fft.rfft(u, n=n, axis=0)
     return jnp.fft.irfft(u_hat * spectrum, n=n, axis=0)[: u.shape[0]].astype(out_dtype)
 
 
 def causal_conv_mixing(
-    u: Float[Array, "L Hin"], kernel: Inexact[Array, "Lk Hout Hin"]
+    u: Num[Array, "L Hin"], kernel: Num[Array, "Lk Hout Hin"]
 ) -> Float[Array, "L Hout"]:
     """MIMO causal convolution y_t[o] = sum_s sum_i k_s[o, i] u_{t-s}[i] (channel mixing in frequency).
 
     Each input channel is transformed once, the (Hout, Hin) contraction runs bin by bin, and
     each output channel is transformed back once: Hin + Hout transforms, not Hin * Hout.
-    A complex kernel contributes its real part (real input and output).
+    A complex kernel contributes its real part (real input and output); complex `u` is refused.
     """
+    (u, kernel), out_dtype = float_inputs(("u", u), ("kernel", jnp.real(kernel)), real=("u",))
     _check_pair(u, kernel)
     if u.ndim != 2 or kernel.ndim != 3 or kernel.shape[2] != u.shape[1]:
         raise ValueError(
             f"expected u [L, Hin] and kernel [Lk, Hout, Hin] with matching Hin; got u {tuple(u.shape)}, "
             f"kernel {tuple(kernel.shape)}."
         )
-    if jnp.issubdtype(kernel.dtype, jnp.complexfloating):
-        kernel = kernel.real
-    out_dtype = jnp.result_type(u, kernel)
-    work = _fft_dtype(u, kernel)
     L = u.shape[0]
     n = fft_size(L + kernel.shape[0] - 1)
-    u_hat = jnp.fft.rfft(u.astype(work), n=n, axis=0)
-    k_hat = jnp.fft.rfft(kernel.astype(work), n=n, axis=0)
+    u_hat = jnp.fft.rfft(u, n=n, axis=0)
+    k_hat = jnp.fft.rfft(kernel, n=n, axis=0)
     y_hat = jnp.einsum("moi,mi->mo", k_hat, u_hat)
     return jnp.fft.irfft(y_hat, n=n, axis=0)[:L].astype(out_dtype)

@@ -26,10 +26,10 @@ from typing import Literal
 
 import numpy as np
 import scipy.linalg
-from jaxtyping import Float
+from jaxtyping import Float, Num
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from .checks import check_length
+from .checks import check_float_dtype, check_length
 
 Kind = Literal["hankel", "hankel_l"]
 KINDS = ("hankel", "hankel_l")
@@ -86,7 +86,7 @@ def _apply_spectrum(spec: np.ndarray, x: np.ndarray, seq_len: int) -> np.ndarray
     return np.fft.irfft(prod, n, axis=0)[seq_len - 1 : 2 * seq_len - 1]
 
 
-def hankel_matvec(x: Float[np.ndarray, "L *m"], *, kind: str = "hankel") -> Float[np.ndarray, "L *m"]:
+def hankel_matvec(x: Num[np.ndarray, "L *m"], *, kind: str = "hankel") -> Float[np.ndarray, "L *m"]:
     """Z x in O(L log L) by FFT, without forming Z [STU, eq. (3)/(7); Hankel = correlation with h].
 
     Args:
@@ -96,6 +96,9 @@ def hankel_matvec(x: Float[np.ndarray, "L *m"], *, kind: str = "hankel") -> Floa
     Returns:
         Z x with the shape of x (float64).
     """
+    if np.iscomplexobj(x):
+        raise TypeError(f"x must be real (Z is a real symmetric matrix); got dtype {x.dtype}. "
+                        "Apply hankel_matvec to the real and imaginary parts separately.")
     x = np.asarray(x, dtype=np.float64)
     if x.ndim not in (1, 2) or x.shape[0] == 0:
         raise ValueError(f"x must have shape [L] or [L, m] with L >= 1; got {x.shape}.")
@@ -168,7 +171,8 @@ def spectral_filters(
         num_filters: K, 1 <= K <= L.
         kind: "hankel" (Z, paper eq. 3) or "hankel_l" (Z_L, App. B eq. 7).
         method: "dense", "lanczos" (needs 3K < L) or "auto" (dense only where cheaper).
-        dtype: numpy dtype of the returned arrays (float32 or float64).
+        dtype: real floating dtype of the returned arrays (float64, float32, ...); integer and
+            complex dtypes are refused (TypeError).
         warn: issue `IllConditionedFiltersWarning` when some σ_k/σ_1 < 1e-14.
 
     Returns:
@@ -179,6 +183,7 @@ def spectral_filters(
     ((64, 4), 0.3604)
     """
     check_length("seq_len", seq_len)
+    check_float_dtype("dtype", dtype)
     _check_kind(kind)
     if not isinstance(num_filters, (int, np.integer)) or isinstance(num_filters, bool) or not (
         1 <= num_filters <= seq_len

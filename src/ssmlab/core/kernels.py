@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Complex, Float, Inexact
+from jaxtyping import Array, Complex, Float, Inexact, Num
 
-from .checks import check_length, check_rank, check_stable
+from .checks import check_length, check_rank, float_inputs, stable
 from .fftconv import fft_size
 
 
@@ -47,12 +47,25 @@ def _check_a(a, n_state: int) -> None:
         raise ValueError(f"a must be the diagonal of A with shape [N]=({n_state},); got {tuple(a.shape)}.")
 
 
+def _grid(z, like) -> Array:
+    """DFT points as a complex array of `like`'s precision (complex64 for float32 systems)."""
+    return jnp.asarray(z).astype(jnp.promote_types(like.dtype, jnp.complex64))
+
+
+def _complex(dtype) -> jnp.dtype:
+    return jnp.promote_types(dtype, jnp.complex64)
+
+
+def _real(dtype) -> jnp.dtype:
+    return jnp.dtype(jnp.finfo(dtype).dtype)
+
+
 def _squeeze(x, siso: bool):
     return x[:, 0, 0] if siso else x
 
 
 def ssm_kernel(
-    a: Inexact[Array, " N"], b: Inexact[Array, "..."], c: Inexact[Array, "..."], *, length: int
+    a: Num[Array, " N"], b: Num[Array, "..."], c: Num[Array, "..."], *, length: int
 ) -> Inexact[Array, "L *HH"]:
     """Impulse response K_t = c diag(a^t) b for t < length [S4, eq. (5)].
 
@@ -63,10 +76,11 @@ def ssm_kernel(
     Array([2. , 1. , 0.5], dtype=float32)
     """
     check_length("length", length)
+    (a, b, c), out_dtype = float_inputs(("a", a), ("b", b), ("c", c))
     b2, c2, siso = _as_mimo(b, c)
     _check_a(a, b2.shape[0])
     powers = jnp.power(a[None, :], jnp.arange(length)[:, None])  # [L, N]
-    return _squeeze(jnp.einsum("on,tn,ni->toi", c2, powers, b2), siso)
+    return _squeeze(jnp.einsum("on,tn,ni->toi", c2, powers, b2), siso).astype(out_dtype)
 
 
 def dft_grid(n: int, *, bins: int | None = None) -> Complex[Array, " m"]:
@@ -76,7 +90,7 @@ def dft_grid(n: int, *, bins: int | None = None) -> Complex[Array, " m"]:
 
 
 def frequency_response(
-    a: Inexact[Array, " N"], b: Inexact[Array, "..."], c: Inexact[Array, "..."], *, length: int
+    a: Num[Array, " N"], b: Num[Array, "..."], c: Num[Array, "..."], *, length: int
 ) -> Complex[Array, "L *HH"]:
     """H_k = Σ_i c_i b_i / (1 - z_k a_i), z_k = e^{-2πik/L}, k = 0..L-1 [LDyn, eqs. (2), (25)].
 
@@ -84,17 +98,18 @@ def frequency_response(
     Returns [L, Hout, Hin] (or [L] for SISO).
     """
     check_length("length", length)
+    (a, b, c), out_dtype = float_inputs(("a", a), ("b", b), ("c", c))
     b2, c2, siso = _as_mimo(b, c)
     _check_a(a, b2.shape[0])
-    check_stable("a", a)
-    g = 1.0 / (1.0 - dft_grid(length)[:, None] * a[None, :])  # [L, N]
-    return _squeeze(jnp.einsum("on,kn,ni->koi", c2, g, b2), siso)
+    a = stable("a", a)
+    g = 1.0 / (1.0 - _grid(dft_grid(length), a)[:, None] * a[None, :])  # [L, N]
+    return _squeeze(jnp.einsum("on,kn,ni->koi", c2, g, b2), siso).astype(_complex(out_dtype))
 
 
 def truncated_kernel_spectrum(
-    a: Inexact[Array, " N"],
-    b: Inexact[Array, "..."],
-    c: Inexact[Array, "..."],
+    a: Num[Array, " N"],
+    b: Num[Array, "..."],
+    c: Num[Array, "..."],
     *,
     length: int,
     n: int,
@@ -107,13 +122,14 @@ def truncated_kernel_spectrum(
     """
     check_length("length", length)
     check_length("n", n)
+    (a, b, c), out_dtype = float_inputs(("a", a), ("b", b), ("c", c))
     b2, c2, siso = _as_mimo(b, c)
     _check_a(a, b2.shape[0])
-    check_stable("a", a)
+    a = stable("a", a)
     j = np.arange(n // 2 + 1)
-    w = jnp.asarray(np.exp(-2j * np.pi * j / n))[:, None]
+    w = _grid(np.exp(-2j * np.pi * j / n), a)[:, None]
     # w^L computed from (j L mod n) so the phase is exact for long sequences.
-    w_pow_l = jnp.asarray(np.exp(-2j * np.pi * ((j * length) % n) / n))[:, None]
+    w_pow_l = _grid(np.exp(-2j * np.pi * ((j * length) % n) / n), a)[:, None]
 
     def one(a_, b_, c_):
         geo = (1.0 - jnp.power(a_, length)[None, :] * w_pow_l) / (1.0 - a_[None, :] * w)
@@ -122,38 +138,41 @@ def truncated_kernel_spectrum(
     spec = one(a, b2, c2)
     if real_part:
         spec = 0.5 * (spec + one(jnp.conj(a), jnp.conj(b2), jnp.conj(c2)))
-    return _squeeze(spec, siso)
+    return _squeeze(spec, siso).astype(_complex(out_dtype))
 
 
 def causal_output_frequency(
-    a: Inexact[Array, " N"],
-    b: Inexact[Array, "N Hin"],
-    c: Inexact[Array, "Hout N"],
-    u: Float[Array, "L Hin"],
+    a: Num[Array, " N"],
+    b: Num[Array, "N Hin"],
+    c: Num[Array, "Hout N"],
+    u: Num[Array, "L Hin"],
 ) -> Float[Array, "L Hout"]:
     """Exact causal output y_t = Σ_{s<=t} Re(c a^s b) u_{t-s}, from the closed-form kernel spectrum.
 
     Zero-pads to n >= 2L - 1 so the product of spectra is a linear (not circular) convolution.
     """
+    (a, b, c, u), out_dtype = float_inputs(("a", a), ("b", b), ("c", c), ("u", u), real=("u",))
     check_rank("u", u, (2,), "[L, Hin]")
     L = u.shape[0]
     n = fft_size(2 * L - 1)
     spec = truncated_kernel_spectrum(a, b, c, length=L, n=n, real_part=True)
     u_hat = jnp.fft.rfft(u, n=n, axis=0)
-    return jnp.fft.irfft(jnp.einsum("koi,ki->ko", spec, u_hat), n=n, axis=0)[:L]
+    y = jnp.fft.irfft(jnp.einsum("koi,ki->ko", spec, u_hat), n=n, axis=0)[:L]
+    return y.astype(_real(out_dtype))
 
 
 def periodic_output(
-    a: Inexact[Array, " N"],
-    b: Inexact[Array, "N Hin"],
-    c: Inexact[Array, "Hout N"],
-    u: Float[Array, "L Hin"],
+    a: Num[Array, " N"],
+    b: Num[Array, "N Hin"],
+    c: Num[Array, "Hout N"],
+    u: Num[Array, "L Hin"],
 ) -> Float[Array, "L Hout"]:
     """Periodic steady-state output IDFT_L(H_k U_k) [LDyn, Prop. 1]: the input repeated forever.
 
     Differs from the causal zero-state output by the transient c diag(a^{t+1}) x_p (module doc).
     Complex systems are read out through their real part.
     """
+    (a, b, c, u), out_dtype = float_inputs(("a", a), ("b", b), ("c", c), ("u", u), real=("u",))
     check_rank("u", u, (2,), "[L, Hin]")
     L = u.shape[0]
     h = frequency_response(a, b, c, length=L)
@@ -163,4 +182,4 @@ def periodic_output(
         h_conj_sys = frequency_response(jnp.conj(a), jnp.conj(b), jnp.conj(c), length=L)
         h = 0.5 * (h + h_conj_sys)
     y_hat = jnp.einsum("koi,ki->ko", h, jnp.fft.fft(u, axis=0))
-    return jnp.fft.ifft(y_hat, axis=0).real
+    return jnp.fft.ifft(y_hat, axis=0).real.astype(_real(out_dtype))

@@ -17,7 +17,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jaxtyping import Array, Inexact
+from jaxtyping import Array, Inexact, Num
+
+from .checks import float_inputs
 
 _METHODS = ("sequential", "associative", "auto")
 
@@ -38,10 +40,10 @@ def _combine(left, right):
 
 
 def linear_recurrence(
-    a: Inexact[Array, "..."],
-    bu: Inexact[Array, "..."],
+    a: Num[Array, "..."],
+    bu: Num[Array, "..."],
     *,
-    x0: Inexact[Array, "..."] | None = None,
+    x0: Num[Array, "..."] | None = None,
     method: str = "sequential",
 ) -> Inexact[Array, "L N"]:
     """States of x_t = a ⊙ x_{t-1} + bu_t for t = 0..L-1 [diagonal SSM recurrence, LRU eq. (1)].
@@ -53,13 +55,17 @@ def linear_recurrence(
         method: "sequential" (lax.scan), "associative" (lax.associative_scan) or "auto" (by backend).
 
     Returns:
-        x: [L, N] states, dtype promoted from `a`, `bu` (and `x0`).
+        x: [L, N] states, dtype promoted from `a`, `bu` (and `x0`); integers give float, and
+        bf16/fp16 are computed in float32 and cast back.
 
     >>> import jax.numpy as jnp
     >>> linear_recurrence(jnp.array([0.5]), jnp.ones((3, 1)))[:, 0]
     Array([1.  , 1.5 , 1.75], dtype=float32)
     """
     method = resolve_method(method)
+    named = (("a", a), ("bu", bu)) + (() if x0 is None else (("x0", x0),))
+    arrays, out_dtype = float_inputs(*named)  # bf16/fp16 recurrences run in float32
+    a, bu, x0 = arrays[0], arrays[1], (arrays[2] if x0 is not None else None)
     if bu.ndim != 2 or bu.shape[0] == 0:
         raise ValueError(f"bu must have shape [L, N] with L >= 1; got {tuple(bu.shape)}.")
     L, N = bu.shape
@@ -67,12 +73,12 @@ def linear_recurrence(
         raise ValueError(f"a must have shape [N]={N,} or [L, N]={L, N} to match bu; got {tuple(a.shape)}.")
     if x0 is not None and x0.shape != (N,):
         raise ValueError(f"x0 must have shape [N]=({N},); got {tuple(x0.shape)}.")
-    dtype = jnp.result_type(a, bu, *(() if x0 is None else (x0,)))
+    dtype = jnp.result_type(a, bu, *(() if x0 is None else (x0,)))  # working dtype
     a_t = jnp.broadcast_to(a, (L, N)).astype(dtype)
     b_t = bu.astype(dtype)
     if x0 is not None:
         b_t = b_t.at[0].add(a_t[0] * x0.astype(dtype))
-    return _SCANS[method](a_t, b_t)
+    return _SCANS[method](a_t, b_t).astype(out_dtype)
 
 
 def _sequential(a_t, b_t):

@@ -21,9 +21,9 @@ from typing import Literal
 import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Num, PRNGKeyArray
 
-from ..core.checks import check_stable
+from ..core.checks import as_inexact, check_float_dtype, check_positive_int, float_inputs, stable
 from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import causal_output_frequency, ssm_kernel
 from ..core.scan import linear_recurrence
@@ -63,8 +63,9 @@ class LinearSSM(AbstractSequenceLayer):
     ):
         """Random stable init: |a| uniform in [r_min, r_max], random phase (complex) or sign (real)."""
         _check_mode(mode)
-        if state_size < 1 or d_in < 1 or (d_out is not None and d_out < 1):
-            raise ValueError(f"state_size, d_in and d_out must be >= 1; got {state_size}, {d_in}, {d_out}.")
+        for name, v in (("state_size", state_size), ("d_in", d_in), ("d_out", d_in if d_out is None else d_out)):
+            check_positive_int(name, v)
+        check_float_dtype("dtype", dtype)
         if not 0.0 <= r_min <= r_max < 1.0:
             raise ValueError(f"need 0 <= r_min <= r_max < 1 for a stable init; got r_min={r_min}, r_max={r_max}.")
         d_out = d_in if d_out is None else d_out
@@ -89,6 +90,8 @@ class LinearSSM(AbstractSequenceLayer):
     def from_arrays(cls, a, b, c, d=None, *, mode: str = "recurrent", scan_method: str = "sequential") -> LinearSSM:
         """Build from explicit a [N], B [N, Hin], C [Hout, N] (real or complex) and optional D [Hout, Hin]."""
         _check_mode(mode)
+        (a, b, c), _ = float_inputs(("a", a), ("b", b), ("c", c))  # integers -> float
+        d = None if d is None else as_inexact("d", d, complex_ok=False)
         if a.ndim != 1 or b.ndim != 2 or c.ndim != 2 or b.shape[0] != a.shape[0] or c.shape[1] != a.shape[0]:
             raise ValueError(
                 f"expected a [N], b [N, Hin], c [Hout, N]; got a {tuple(a.shape)}, b {tuple(b.shape)}, "
@@ -133,8 +136,9 @@ class LinearSSM(AbstractSequenceLayer):
         """Real impulse response Re(C diag(a)^t B), t < length (D not included)."""
         return jnp.real(ssm_kernel(self.a, self.b, self.c, length=length))
 
-    def __call__(self, u: Float[Array, "..."]) -> Float[Array, "L Hout"]:
+    def __call__(self, u: Num[Array, "..."]) -> Float[Array, "L Hout"]:
         """Apply the SSM to one sequence [L, Hin] in the configured mode."""
+        u = as_inexact("u", u, complex_ok=False)
         if u.ndim != 2 or u.shape[1] != self.b_re.shape[1] or u.shape[0] == 0:
             raise ValueError(
                 f"u must have shape [L, Hin] with L >= 1 and Hin={self.b_re.shape[1]}; got {tuple(u.shape)}. "
@@ -146,10 +150,8 @@ class LinearSSM(AbstractSequenceLayer):
         elif self.mode == "convolution":
             y = causal_conv_mixing(u, self.kernel(u.shape[0]))
         else:
-            check_stable("a", self.a)
-            # Inside jit the concrete check cannot run; error_if raises at run time instead.
-            a = eqx.error_if(self.a, jnp.abs(self.a) >= 1.0,
-                             "LinearSSM frequency mode needs |a| < 1; use mode='recurrent' for unstable systems.")
+            # Eagerly a ValueError; inside jit an equinox.error_if with the same message.
+            a = stable("a", self.a, hint="LinearSSM frequency mode needs |a| < 1; use mode='recurrent'.")
             y = causal_output_frequency(a, self.b, self.c, u)
         if self.d is not None:
             y = y + u @ self.d.T

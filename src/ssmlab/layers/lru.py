@@ -23,8 +23,9 @@ import dataclasses
 import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
-from jaxtyping import Array, Complex, Float, PRNGKeyArray
+from jaxtyping import Array, Complex, Float, Num, PRNGKeyArray
 
+from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import ssm_kernel
 from ..core.scan import linear_recurrence
@@ -115,8 +116,9 @@ class LRU(AbstractSequenceLayer):
         `bidirectional` (S5 style, our choice): the same λ, γ, B run on the reversed sequence with
         their own readout C2, y = Re(C x_fwd) + rev(Re(C2 x_bwd)) + D u (non-causal).
         """
-        if state_size < 1 or d_model < 1:
-            raise ValueError(f"state_size and d_model must be >= 1; got {state_size}, {d_model}.")
+        check_positive_int("state_size", state_size)
+        check_positive_int("d_model", d_model)
+        check_float_dtype("dtype", dtype)
         _check_ring(r_min, r_max, max_phase)
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}; got {mode!r}.")
@@ -167,9 +169,10 @@ class LRU(AbstractSequenceLayer):
             raise ValueError(f"mode must be one of {_MODES}; got {mode!r}.")
         return replace_static(self, mode=mode, scan_method=scan_method or self.scan_method)
 
-    def __call__(self, u: Float[Array, "L H"]) -> Float[Array, "L H"]:
+    def __call__(self, u: Num[Array, "L H"]) -> Float[Array, "L H"]:
         """Apply the LRU to one sequence [L, H]; use `jax.vmap(layer)` for batches."""
         H = self.d.shape[0]
+        u = as_inexact("u", u, complex_ok=False)
         if u.ndim != 2 or u.shape[1] != H or u.shape[0] == 0:
             raise ValueError(f"u must have shape [L, H] with L >= 1 and H={H}; got {tuple(u.shape)}. "
                              "Use jax.vmap(layer) for batches.")

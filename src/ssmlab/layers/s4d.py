@@ -20,8 +20,9 @@ import math
 import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
-from jaxtyping import Array, Complex, Float, PRNGKeyArray
+from jaxtyping import Array, Complex, Float, Num, PRNGKeyArray
 
+from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.discretize import bilinear, zoh
 from ..core.fftconv import causal_conv
 from .base import AbstractSequenceLayer, register_layer
@@ -108,8 +109,9 @@ class S4D(AbstractSequenceLayer):
         `bidirectional` adds a second readout C2 applied to the reversed sequence (same A, B, dt):
         y = K * u + rev(K2 * rev(u)) + D u, with K2 built from C2 (S5-style, our choice; non-causal).
         """
-        if d_model < 1:
-            raise ValueError(f"d_model must be >= 1; got {d_model}.")
+        check_positive_int("d_model", d_model)
+        check_positive_int("state_size", state_size)
+        check_float_dtype("dtype", dtype)
         if state_size < 2 or state_size % 2:
             raise ValueError(f"state_size must be an even N >= 2 (N/2 conjugate pairs); got {state_size}.")
         if not 0.0 < dt_min <= dt_max:
@@ -152,9 +154,10 @@ class S4D(AbstractSequenceLayer):
         return s4d_kernel(self.a, self.b, self.c, jnp.exp(self.log_dt), length=length,
                           discretization=self.discretization)
 
-    def __call__(self, u: Float[Array, "L H"]) -> Float[Array, "L H"]:
+    def __call__(self, u: Num[Array, "L H"]) -> Float[Array, "L H"]:
         """Apply the layer to one sequence [L, H]; use `jax.vmap(layer)` for batches."""
         H = self.d.shape[0]
+        u = as_inexact("u", u, complex_ok=False)
         if u.ndim != 2 or u.shape[1] != H or u.shape[0] == 0:
             raise ValueError(f"u must have shape [L, H] with L >= 1 and H={H}; got {tuple(u.shape)}. "
                              "Use jax.vmap(layer) for batches.")

@@ -54,6 +54,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..core.checks import as_inexact, check_float_dtype
 from ..core.fftconv import fft_size
 from ..core.filter_cache import cached_spectral_filters
 from .base import AbstractSequenceLayer, register_layer
@@ -229,11 +230,14 @@ def _frozen_spectrum(kernels: np.ndarray, n: int, dtype) -> Array:
     return jnp.asarray(np.stack([spec.real, spec.imag]), dtype=dtype)
 
 
-def _check_input(u, h_in: int, seq_len: int) -> None:
+def _check_input(u, h_in: int, seq_len: int):
+    """`u` as a real float array (ints -> float; complex refused), after checking its shape."""
+    u = as_inexact("u", u, complex_ok=False)
     if u.ndim != 2 or u.shape[1] != h_in or not 1 <= u.shape[0] <= seq_len:
         raise ValueError(f"u must have shape [L, H_in={h_in}] with 1 <= L <= seq_len={seq_len}; got "
                          f"{tuple(u.shape)}. Use jax.vmap(layer) for batches, or build the layer with a "
                          "larger seq_len.")
+    return u
 
 
 def _work_dtype(u, param) -> jnp.dtype:
@@ -304,7 +308,7 @@ class STU(AbstractSequenceLayer):
         """Build filters (cached on disk) and parameters; `options` override the preset's `STUOptions`."""
         opts = resolve_options(preset, **options)
         d_out = d_in if d_out is None else d_out
-        _check_sizes(d_in, d_out, seq_len, num_filters)
+        _check_sizes(d_in, d_out, seq_len, num_filters, dtype)
         _check_methods(order, ar_method)
         self.sigma, self.filters_fft, self.fft_n = _filter_spectrum(seq_len, num_filters, opts, dtype, use_cache)
         k_phi, k_minus, k_u = jr.split(key, 3)
@@ -344,7 +348,7 @@ class STU(AbstractSequenceLayer):
 
     def __call__(self, u: Array) -> Array:
         """Apply the layer to one sequence u [L, H_in] (L <= seq_len); returns [L, H_out]."""
-        _check_input(u, self.m_phi_plus.shape[1], self.seq_len)
+        u = _check_input(u, self.m_phi_plus.shape[1], self.seq_len)
         dtype = _work_dtype(u, self.m_phi_plus)
         x = u.astype(dtype)
         delta = spectral_term(x, self.spectrum(dtype), self.m_phi.astype(dtype), n=self.fft_n, order=self.order)
@@ -383,11 +387,11 @@ class STUApprox(AbstractSequenceLayer):
         """Build filters and parameters; `options` override the preset's `STUOptions`."""
         opts = resolve_options(preset, **options)
         d_out = d_in if d_out is None else d_out
-        _check_sizes(d_in, d_out, seq_len, num_filters)
+        _check_sizes(d_in, d_out, seq_len, num_filters, dtype)
         _check_methods(DEFAULT_ORDER, ar_method)
         self.sigma, self.filters_fft, self.fft_n = _filter_spectrum(seq_len, num_filters, opts, dtype, use_cache)
         k_in, k_plus, k_minus, k_u = jr.split(key, 4)
-        self.m_inputs = jr.normal(k_in, (d_in, d_out), dtype) / np.sqrt(d_in)
+        self.m_inputs = jr.normal(k_in, (d_in, d_out), dtype) / float(np.sqrt(d_in))
         self.m_filters_plus = _init_matrix(k_plus, (num_filters, d_out), opts.init, dtype)
         self.m_filters_minus = (_init_matrix(k_minus, (num_filters, d_out), opts.init, dtype)
                                 if opts.branches == "both" else None)
@@ -408,7 +412,7 @@ class STUApprox(AbstractSequenceLayer):
 
     def __call__(self, u: Array) -> Array:
         """Apply the layer to one sequence u [L, H_in] (L <= seq_len); returns [L, H_out]."""
-        _check_input(u, self.m_inputs.shape[0], self.seq_len)
+        u = _check_input(u, self.m_inputs.shape[0], self.seq_len)
         dtype = _work_dtype(u, self.m_inputs)
         x = u.astype(dtype)
         f = lax.stop_gradient(self.filters_fft).astype(dtype)
@@ -418,7 +422,8 @@ class STUApprox(AbstractSequenceLayer):
         return _autoregression(self, x, delta, dtype).astype(jnp.result_type(u, self.m_inputs))
 
 
-def _check_sizes(d_in, d_out, seq_len, num_filters) -> None:
+def _check_sizes(d_in, d_out, seq_len, num_filters, dtype) -> None:
+    check_float_dtype("dtype", dtype)
     for name, v in (("d_in", d_in), ("d_out", d_out), ("seq_len", seq_len), ("num_filters", num_filters)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive integer; got {v!r}.")
@@ -437,7 +442,7 @@ def _init_matrix(key, shape, init: str, dtype) -> Array:
     if init in ("zeros", "official"):  # paper App. C.2 / official: spectral weights start at 0
         return jnp.zeros(shape, dtype)
     fan_in = int(np.prod(shape[:-1]))
-    return jr.normal(key, shape, dtype) / np.sqrt(fan_in)
+    return jr.normal(key, shape, dtype) / float(np.sqrt(fan_in))  # a Python float keeps dtype
 
 
 def _init_m_u(key, opts: STUOptions, d_in: int, d_out: int, dtype) -> Array | None:
@@ -445,7 +450,7 @@ def _init_m_u(key, opts: STUOptions, d_in: int, d_out: int, dtype) -> Array | No
         return None
     shape = (opts.k_u, d_in, d_out)
     if opts.init == "official":  # truncated normal on [-2, 2] times d_out^{-1/2}
-        return jr.truncated_normal(key, -2.0, 2.0, shape, dtype) / np.sqrt(d_out)
+        return jr.truncated_normal(key, -2.0, 2.0, shape, dtype) / float(np.sqrt(d_out))
     return _init_matrix(key, shape, opts.init, dtype)
 
 
