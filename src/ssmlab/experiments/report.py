@@ -25,7 +25,7 @@ TRACEBACK_FILE = "traceback.txt"
 _CSS = (
     "body{font-family:sans-serif;max-width:1150px;margin:auto;padding:1em;color:#222}"
     "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;"
-    "vertical-align:top}th{background:#f3f3f3}a{color:#1a5fb4}"
+    "vertical-align:top}th{background:#f3f3f3}a{color:#1a5fb4}#claims td:first-child{white-space:nowrap}"
     ".badge{display:inline-block;min-width:4.2em;text-align:center;padding:1px 6px;border-radius:4px;"
     "font-weight:bold;font-size:90%;color:#fff}"
     ".badge-pass{background:#2e7d32}.badge-partial{background:#b26a00}.badge-fail{background:#c62828}"
@@ -100,7 +100,7 @@ def _markdown(entries: list[Entry], exps, env) -> str:
     verdicts = [v for e in entries for v in e.verdicts]
     lines = [f"# ssmlab reproduction report ({_presets(entries)})", "",
              f"**Summary:** {_counts(verdicts)} over {len(entries)} experiments; "
-             f"wall time {_wall(entries):.0f} s.", "",
+             f"wall time {_wall(entries):.0f} s (sum over experiments).", "",
              "Environment: " + ", ".join(f"{k}={v}" for k, v in env.items()), ""]
     lines += [f"- [{e.name}](#{e.name}): {_counts(e.verdicts)}" for e in entries]
     lines += ["", "## Claims", "", "| experiment | paper | claim | paper value | ours | verdict |",
@@ -177,7 +177,8 @@ def _html_summary(entries: list[Entry], env) -> str:
                   for e in entries)
     env_s = esc(", ".join(f"{k}={v}" for k, v in env.items()))
     return (f"<div id='summary'><p class='counts'>{counts}</p>"
-            f"<p>{len(entries)} experiments, wall time {_wall(entries):.0f} s.</p><p>Environment: {env_s}</p>"
+            f"<p>{len(entries)} experiments, wall time {_wall(entries):.0f} s (sum over experiments).</p>"
+            f"<p>Environment: {env_s}</p>"
             "<table id='experiments'><tr><th>experiment</th><th>preset</th><th>rows</th><th>wall</th></tr>"
             + per + "</table></div>")
 
