@@ -1,3 +1,6 @@
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -19,3 +22,15 @@ def test_savez_round_trip(tmp_path):
     with np.load(path) as z:
         np.testing.assert_array_equal(z["a"], np.arange(3))
         np.testing.assert_array_equal(z["b"], np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_final_file_honours_umask_like_open(tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        atomic_write_text(tmp_path / "atomic.txt", "x")
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    got = stat.S_IMODE((tmp_path / "atomic.txt").stat().st_mode)
+    assert got == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o666 & ~mask

@@ -1,6 +1,9 @@
 """Atomic file writes: a temporary file in the target folder, flushed and fsynced, then renamed over
 the target with `os.replace`, so a crash or a concurrent reader sees the old file or the new one,
 never a partial write. The temporary file is removed if writing fails.
+
+`mkstemp` creates its file with mode 0600; the final file gets `0o666 & ~umask` instead, as an
+ordinary `open(path, "w")` would, so results on a shared machine are readable by the group.
 """
 
 from __future__ import annotations
@@ -15,6 +18,19 @@ from typing import BinaryIO
 import numpy as np
 
 
+def _umask() -> int:
+    """The process umask: from /proc on Linux (no side effect), else set and restored at once (no getter)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a binary handle whose contents replace `path` only when the block exits without error."""
@@ -24,6 +40,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

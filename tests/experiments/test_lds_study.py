@@ -179,8 +179,8 @@ def test_filter_claims_follow_the_numbers():
     ks = [1, 4, 8, 15, 25]
     assert F._decay_claim(ks, np.array([1.0, 0.1, 0.01, 0.01, 0.01]), "x")[0].verdict == "pass"
     assert F._decay_claim(ks, np.array([1.0, 0.9, 0.8, 0.8, 0.8]), "x")[0].verdict == "fail"
-    assert F._plateau_claim(ks, np.array([1.0, 0.1, 0.01, 0.01, 0.008]), None)[0].verdict == "pass"
-    assert F._plateau_claim(ks, np.array([1.0, 0.1, 0.01, 0.01, 0.0001]), None)[0].verdict == "fail"
+    assert F._plateau_claim(ks, np.array([1.0, 0.1, 0.01, 0.01, 0.008]), None, "pass")[0].verdict == "pass"
+    assert F._plateau_claim(ks, np.array([1.0, 0.1, 0.01, 0.01, 0.0001]), None, "pass")[0].verdict == "fail"
 
 
 @pytest.mark.slow

@@ -54,7 +54,7 @@ def test_reproduce_writes_report_and_survives_a_failing_experiment(tmp_path):
     config = json.loads((tmp_path / "test-ok" / "config.json").read_text())
     assert config["config"]["n"] == 4 and "jax" in config["environment"]
     md = (tmp_path / "report.md").read_text()
-    assert "| test-ok | paper | doubles | 6 | 8 | ✅ pass |" in md and "boom" in md
+    assert "| [test-ok](#test-ok) | paper | doubles | 6 | 8 | pass |" in md and "boom" in md
     assert "data:image/png;base64" in (tmp_path / "report.html").read_text()
 
 

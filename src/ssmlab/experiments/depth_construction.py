@@ -26,6 +26,7 @@ from ..theory.expressivity_construction import (
     shallow_to_deep,
     spec_depth_bound,
 )
+from . import verdicts
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
@@ -125,6 +126,14 @@ def _figure(rows, cfg: DepthConstructionConfig, out_dir: Path) -> Path:
     return save(fig, out_dir / "depth_vs_gain.png")
 
 
+def _compression_verdict(ratio: float, ratio_small: float) -> str:
+    """Shallow/deep parameter ratio at the largest gain vs the smallest: pass if it is over 10× larger (and
+    over 10), partial if it grows at all, fail if it does not grow (or is undefined)."""
+    if math.isnan(ratio) or math.isnan(ratio_small):
+        return "fail"
+    return "pass" if ratio > 10 * max(ratio_small, 1.0) else "partial" if ratio > ratio_small else "fail"
+
+
 def run(cfg: DepthConstructionConfig, out_dir: Path) -> Result:
     """Build, check and tabulate the constructions over the grid; plot depth vs log G and parameters."""
     rows = []
@@ -154,7 +163,7 @@ def run(cfg: DepthConstructionConfig, out_dir: Path) -> Result:
         Claim(f"depth needed grows like log G / log M (R4; slope fitted for G >= {cfg.slope_from_gain:g})",
               "upper bound on minimal depth",
               "fitted slope x log10 M: " + ", ".join(f"M={b}: {s * math.log10(b):.2f}" for b, s in slopes.items()),
-              "pass" if slope_err <= 0.15 else "partial" if slope_err <= 0.4 else "fail"),
+              verdicts.below(slope_err, 0.15, 0.4)),
         Claim("H∞ lower bound <= found minimal depth <= upper bound (R4)", "bound holds",
               f"{above} of {len(rows)} above the upper bound, {below} below the lower bound; found/upper median "
               f"{np.median([r['found_depth'] / r['bound_R4'] for r in rows]):.2f}, lower bound > 1 on "
@@ -165,7 +174,7 @@ def run(cfg: DepthConstructionConfig, out_dir: Path) -> Result:
         Claim(f"depth compresses parameters vs width (||θ||_{cfg.kind} <= M)", "exponential (third-party summary)",
               f"shallow/deep parameter ratio (median): {ratio_small:.2g} at G={min(cfg.gains):g}, "
               f"{ratio:.3g} at G={max(cfg.gains):g}",
-              "pass" if ratio > 10 * max(ratio_small, 1.0) else "partial" if ratio > ratio_small else "fail"),
+              _compression_verdict(ratio, ratio_small)),
     ]
     summary = (f"Targets ({'with' if cfg.feedthrough else 'without'} feedthrough d; with |d| > M no shallow model "
                f"of any width is exact under the entrywise bound) with n in {list(cfg.state_sizes)} states, "

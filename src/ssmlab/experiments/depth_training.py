@@ -26,6 +26,7 @@ from ..theory.expressivity_training import fit_impulse_response, modal_norm
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
+from .verdicts import above
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +95,14 @@ def _figure(cfg, names, med, params, out_dir: Path) -> Path:
     return save(fig, out_dir / "error_vs_gain.png")
 
 
+def _equivalence_verdict(n_pairs: int, n_disagree: int, n_low_disagree: int) -> str:
+    """E3: pass if deep and wide agree at every (K > 1, G), partial if they differ only at G > 100; no
+    pair to compare (no depth K > 1) is a fail, not a vacuous pass."""
+    if n_pairs == 0:
+        return "fail"
+    return "pass" if n_disagree == 0 else "partial" if n_low_disagree == 0 else "fail"
+
+
 def _claims(cfg, names, med, norms_ok: bool, worst_norm: float) -> list[Claim]:
     gains = list(cfg.gains)
     idx = {n: i for i, n in enumerate(names)}
@@ -117,11 +126,11 @@ def _claims(cfg, names, med, norms_ok: bool, worst_norm: float) -> list[Claim]:
               "pass" if r_deep > r_wide else "partial" if r_deep == r_wide else "fail"),
         Claim("constrained shallow error grows with the target gain", "width cannot compensate (R5)",
               "error(G_max)/error(G_min): " + ", ".join(f"{x:.3g}" for x in shallow_growth),
-              "pass" if min(shallow_growth) > 10 else "partial" if min(shallow_growth) > 1 else "fail"),
+              above(min(shallow_growth, default=math.nan), 10, 1)),
         Claim("without constraints deep and wide reach similar error at similar parameter count",
               "equivalent (E3)", f"errors differ by > 10x with one above {cfg.threshold:g} at "
               f"{len(disagree)} of {len(pairs)} (K, G): {', '.join(disagree) or 'none'}",
-              "pass" if not disagree else "partial" if not low_disagree else "fail"),
+              _equivalence_verdict(len(pairs), len(disagree), len(low_disagree))),
         Claim("projected iterates stay in the norm ball", "||θ|| <= M", f"max trained norm {worst_norm:.6g}",
               "pass" if norms_ok else "fail"),
     ]

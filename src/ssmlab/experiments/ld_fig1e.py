@@ -28,6 +28,7 @@ from ..theory.ld_frequency import (
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
+from .verdicts import below
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,9 +112,9 @@ def run(cfg: Fig1EConfig, out_dir: Path) -> Result:
     claims = [
         Claim("Fig. 1E: eq. (5) reproduces the autodiff evolution of H_k for simple input-output modes",
               "qualitative agreement (figure)", f"max |ΔH_k|/|H_k*| = {dev_gd:.2e} (GD, λ → τ = L/2λ)",
-              "pass" if dev_gd < cfg.tolerance else "fail"),
+              below(dev_gd, cfg.tolerance)),
         Claim("eq. (5) solves the gradient-flow ODE (Diffrax)", "exact", f"max |ΔH_k|/|H_k*| = {dev_ode:.2e}",
-              "pass" if dev_ode < 1e-6 else "fail"),
+              below(dev_ode, 1e-6)),
     ]
     metrics = {"max_rel_dev_gd_vs_eq5": dev_gd, "max_rel_dev_ode_vs_eq5": dev_ode, "learning_rate": lr, "tau": tau,
                "steps": steps, "sigma_eta": [list(v) for v in sg]}

@@ -24,6 +24,7 @@ from ..theory.ld_sweep import KINDS, sweep_data, sweep_descent
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
+from .verdicts import below
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,14 +138,14 @@ def run(cfg: NSweepConfig, out_dir: Path) -> Result:
     ]
     worst = max(abs(slopes[k] - pred_slopes[k]) for k in slopes)
     claims.append(Claim("GD slopes match our corrected closed forms (all 8 curves)", "n/a (corrected forms)",
-                        f"max |slope_GD − slope_pred| = {worst:.3f}", "pass" if worst < tol else "fail"))
+                        f"max |slope_GD − slope_pred| = {worst:.3f}", below(worst, tol)))
     st = [slopes[f"{k}/stable"] for k in KINDS]
     claims.append(Claim("over-parameterisation speeds learning at the largest stable LR of each N",
                         "implied ('over-parameterization can lead to faster learning')",
                         "slopes " + ", ".join(f"{s:.2f}" for s in st),
-                        "pass" if max(st) < -0.5 else "fail"))
+                        below(max(st), -0.5)))
     claims.append(Claim("Fig. 1F: GD total gain follows eq. (6) corrected (tied, fixed LR)", "eq. (6) (printed form is "
-                        "wrong)", f"max |ΔNΛ|/(σ/η) = {dev:.3g}", "pass" if dev < 0.05 else "fail"))
+                        "wrong)", f"max |ΔNΛ|/(σ/η) = {dev:.3g}", below(dev, 0.05)))
     metrics = {"slopes_gd": slopes, "slopes_predicted": pred_slopes, "fig1f_max_deviation": dev,
                "steps": {k: {m: res[k]["steps"][m].tolist() for m in ("fixed", "stable")} for k in KINDS},
                "predicted_steps": {k: {m: res[k]["pred"][m].tolist() for m in ("fixed", "stable")} for k in KINDS},

@@ -32,6 +32,7 @@ from ..theory.ld_frequency import (
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
+from .verdicts import above, below
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,9 +119,9 @@ def run(cfg: StrongestFirstConfig, out_dir: Path) -> Result:
     fig_path = _figure(lam, sig, eta, lam0, tau, measured, pred, rho, out_dir)
     claims = [
         Claim("strongest input-output covariances are learned first (order of τ/(2σ))", "rank order = time constants",
-              f"Spearman ρ = {rho:.3f} over {cfg.modes} modes", "pass" if rho > 0.999 else "fail"),
+              f"Spearman ρ = {rho:.3f} over {cfg.modes} modes", above(rho, 0.999)),
         Claim("per-mode convergence time from eq. (5)", "time constant τ/(2σ)",
-              f"max rel. error of predicted steps {rel:.3f}", "pass" if rel < 0.05 else "fail"),
+              f"max rel. error of predicted steps {rel:.3f}", below(rel, 0.05)),
     ]
     metrics = {"spearman": rho, "sigma": sig.tolist(), "eta": eta.tolist(), "measured_steps": measured.tolist(),
                "predicted_steps": pred.tolist(), "time_constants": const.tolist(), "max_rel_err": rel,

@@ -36,6 +36,7 @@ from .lds_study import eval_set, seed_streams
 from .plotting import new_figure
 from .plotting import save as save_fig
 from .registry import Claim, Experiment, Result, register
+from .verdicts import above, plateau_after_decay
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,22 +143,26 @@ def _decay_claim(ks, err, label: str) -> tuple[Claim, float]:
     """Decay factor err(K_1) / err(largest K <= 8): exponential decay in K shows as orders of magnitude."""
     small = [i for i, k in enumerate(ks) if k <= 8]
     factor = float(err[0] / err[small[-1]]) if np.all(np.isfinite(err)) and err[small[-1]] > 0 else float("nan")
-    verdict = "pass" if factor >= 10 else "partial" if factor >= 2 else "fail"
     return Claim(f"{label} error decays fast in K (K = {ks[0]} → {ks[small[-1]]})", "exponential decay",
-                 f"{factor:.3g}× lower", verdict), factor
+                 f"{factor:.3g}× lower", above(factor, 10, 2)), factor
 
 
-def _plateau_claim(ks, trained, ls) -> tuple[Claim, float]:
-    """Plateau: going from the first K >= 15 to the largest K gains less than 2× on the trained curve."""
+def _plateau_claim(ks, trained, ls, decay_verdict: str) -> tuple[Claim, float]:
+    """Plateau: going from the first K >= 15 to the largest K gains less than 2× on the trained curve.
+
+    It counts only after the trained curve decayed (`decay_verdict` of `_decay_claim`): a curve that is
+    flat from K = 1 on has no plateau, it never learned from the extra filters.
+    """
     big = [i for i, k in enumerate(ks) if k >= 15]
     if len(big) < 2:
         return Claim("trained STU error plateaus for K ≥ 15", "plateau", "K grid has < 2 values ≥ 15", "info"), 1.0
     gain = float(trained[big[0]] / trained[big[-1]])
     ls_gain = float(ls[big[0]] / ls[big[-1]]) if ls is not None else float("nan")
-    verdict = "pass" if 0.5 <= gain <= 2 else "fail"
+    verdict = plateau_after_decay(decay_verdict, 0.5 <= gain <= 2)
+    no_decay = "; no decay before it" if decay_verdict == "fail" else ""
     return Claim("trained STU error plateaus for K ≥ 15", "plateau (paper-rev Fig. 3b)",
-                 f"K {ks[big[0]]}→{ks[big[-1]]}: trained {gain:.3g}× lower; least squares {ls_gain:.3g}× lower",
-                 verdict), gain
+                 f"K {ks[big[0]]}→{ks[big[-1]]}: trained {gain:.3g}× lower; least squares {ls_gain:.3g}× lower"
+                 + no_decay, verdict), gain
 
 
 SYSTEM_TITLES = {"paper": "paper LDS (A = diag(±0.9999))", "uniform": "symmetric A, eigenvalues U[-1, 1], N = 16"}
@@ -203,7 +208,7 @@ def _one_system(name: str, cfg: LDSFiltersConfig, out_dir: Path) -> tuple[dict, 
         c_ls, f_ls = _decay_claim(ks, ls, f"[{name}] least-squares STU")
         claims.append(c_ls)
         res.update({"least_squares_nmse": ls.tolist(), "least_squares_decay_factor": f_ls})
-    c_pl, gain = _plateau_claim(ks, trained, ls)
+    c_pl, gain = _plateau_claim(ks, trained, ls, c_tr.verdict)
     claims.append(dataclasses.replace(c_pl, claim=f"[{name}] {c_pl.claim}"))
     res["plateau_gain_trained"] = gain
     return res, claims

@@ -265,7 +265,7 @@ def _lr_claim(stu: dict, lru: dict) -> Claim:
 
 
 def _plateau_claim(f_stu: float, f_lru: float) -> Claim:
-    ok_gap = f_lru >= 3 * f_stu
+    ok_gap = f_lru > 0 and f_lru >= 3 * f_stu  # neither flat (both 0) is no plateau, not a partial
     verdict = "pass" if ok_gap and 0.25 <= f_lru <= 0.75 else "partial" if ok_gap else "fail"
     return Claim("LRU loss is flat for about the first 50 % of training", "≈ 50 %",
                  f"LRU {100 * f_lru:.0f} % of training before its loss drops 20 % (STU {100 * f_stu:.0f} %)", verdict)

@@ -30,6 +30,7 @@ from ..train.metrics import MetricsLog
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
+from .verdicts import above
 
 Z_ONE_SIDED_1PCT = 2.33
 _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -131,7 +132,7 @@ def run(cfg: LRAGeneratedConfig, out_dir: Path) -> Result:
             res = train_classifier(task, model, cfg, out_dir / f"{name}-{model}")
             metrics[name][model] = res
             z = (res["final_acc"] - base) / se
-            verdict = "pass" if z > Z_ONE_SIDED_1PCT else "fail"
+            verdict = above(z, Z_ONE_SIDED_1PCT)
             claims.append(Claim(f"{model} learns {name} above chance (CPU, preset {cfg.preset}, {res['steps']} steps)",
                                 "above chance (LRA: LRU / AR-STU far above chance)",
                                 f"test acc {res['final_acc']:.3f} vs baseline {base:.3f} (z = {z:.1f}, "

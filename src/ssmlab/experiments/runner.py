@@ -12,7 +12,7 @@ from .._atomic import atomic_write_text
 from ..environment import environment
 from ..progress import console
 from .registry import Claim, Result, experiments, get
-from .report import write_report
+from .report import TRACEBACK_FILE, write_report
 
 
 def _jsonable(x):
@@ -36,9 +36,18 @@ def write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True))
 
 
+def _relative(path: Path, root: Path) -> str:
+    path = Path(path)
+    return str(path.relative_to(root)) if path.is_absolute() and path.is_relative_to(root) else path.name
+
+
 def run_one(name: str, out_root: Path, preset: Literal["quick", "full"] = "quick",
             overrides: dict[str, str] | None = None) -> Result:
-    """Run one experiment into `out_root/name`, writing config.json and metrics.json."""
+    """Run one experiment into `out_root/name`, writing config.json and metrics.json.
+
+    If the experiment raises, its traceback goes to `name/traceback.txt` and metrics.json records the
+    error (so the report shows an error row rather than a stale result), then the exception propagates.
+    """
     exp = get(name)
     cfg = exp.config(preset, overrides)
     out_dir = out_root / name
@@ -46,10 +55,18 @@ def run_one(name: str, out_root: Path, preset: Literal["quick", "full"] = "quick
     write_json(out_dir / "config.json", {"experiment": name, "preset": preset, "config": cfg,
                                          "environment": environment()})
     start = time.perf_counter()
-    result = exp.run(cfg, out_dir)
+    try:
+        result = exp.run(cfg, out_dir)
+    except Exception as err:
+        atomic_write_text(out_dir / TRACEBACK_FILE, traceback.format_exc())
+        write_json(out_dir / "metrics.json", {"error": f"{type(err).__name__}: {err}", "traceback": TRACEBACK_FILE,
+                                              "wall_seconds": round(time.perf_counter() - start, 2)})
+        raise
     result.metrics.setdefault("wall_seconds", round(time.perf_counter() - start, 2))
+    (out_dir / TRACEBACK_FILE).unlink(missing_ok=True)
     write_json(out_dir / "metrics.json", {"metrics": result.metrics, "claims": result.claims,
-                                          "summary": result.summary})
+                                          "summary": result.summary,
+                                          "figures": [_relative(f, out_dir) for f in result.figures]})
     return result
 
 
@@ -57,11 +74,13 @@ def reproduce(out_root: Path, preset: Literal["quick", "full"] = "quick", only: 
               overrides: dict[str, str] | None = None) -> dict[str, Result | str]:
     """Run the selected experiments (all by default), then write report.md and report.html.
 
-    A failing experiment does not stop the others; its traceback goes to the report.
+    A failing experiment does not stop the others; its traceback goes to the report. The report
+    covers every experiment result in `out_root`, including those of earlier invocations (so
+    `ssmlab run NAME --out DIR` updates NAME's rows in a full reproduction's report).
     """
     names = only or list(experiments())
     for n in names:
-        get(n)  # fail fast on unknown names
+        get(n).config(preset, overrides)  # fail fast on unknown names and bad overrides
     out_root.mkdir(parents=True, exist_ok=True)
     results: dict[str, Result | str] = {}
     for i, name in enumerate(names, 1):
@@ -75,7 +94,7 @@ def reproduce(out_root: Path, preset: Literal["quick", "full"] = "quick", only: 
             results[name] = traceback.format_exc()
             console.print(f"  [red]failed[/red] after {time.perf_counter() - start:.1f}s")
             console.print(results[name])
-    write_report(out_root, results, {n: get(n) for n in names}, environment(), preset)
+    write_report(out_root, experiments(), environment())
     return results
 
 

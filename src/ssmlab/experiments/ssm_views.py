@@ -22,6 +22,7 @@ from ..layers.linear_ssm import LinearSSM
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
+from .verdicts import below
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +106,7 @@ def run(cfg: SSMViewsConfig, out_dir: Path) -> Result:
     fig_path = save(fig, out_dir / "kernel_and_frequency_response.png")
     claims = [
         Claim(f"views agree ({name})", "equal (exact identity)", f"max rel err {err:.2e}",
-              "pass" if err <= cfg.tolerance else "fail")
+              below(err, cfg.tolerance))
         for name, err in worst.items()
     ]
     summary = (f"Checked lengths {list(cfg.lengths)}, N={cfg.state_size}, {cfg.d_in}->{cfg.d_out} channels, real and "
