@@ -19,3 +19,14 @@ def test_savez_round_trip(tmp_path):
     with np.load(path) as z:
         np.testing.assert_array_equal(z["a"], np.arange(3))
         np.testing.assert_array_equal(z["b"], np.ones((2, 2)))
+
+
+def test_remove_stale_temps_takes_only_the_writers_own_temp_files(tmp_path):
+    from ssmlab._atomic import remove_stale_temps
+
+    ours = [tmp_path / "a.npz.x1_y2z3w.tmp", tmp_path / "b.json.abcdefgh.tmp"]
+    others = [tmp_path / n for n in ("a.npz.abc.tmp", "c.npz.abcdefgh.tmp", "a.npz.ABCDEFGH.tmp", "a.npz", "x.tmp")]
+    for p in ours + others:
+        p.write_bytes(b"")
+    assert remove_stale_temps(tmp_path, ("a.npz", "b.json")) == sorted(ours)
+    assert sorted(tmp_path.iterdir()) == sorted(others)

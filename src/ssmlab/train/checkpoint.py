@@ -28,6 +28,10 @@ from .._atomic import atomic_savez
 FORMAT = "ssmlab-checkpoint-v1"
 
 
+class _NotCheckpoint(ValueError):
+    """A readable .npz whose header is not an ssmlab checkpoint's."""
+
+
 def _leaves(tree: Any) -> list:
     return jax.tree_util.tree_leaves(tree)
 
@@ -55,16 +59,18 @@ def _read(path: Path, *, load_arrays: bool) -> tuple[dict, list[np.ndarray]]:
     try:
         with path.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
             header = json.loads(bytes(data["header"]).decode())
-            leaves = header.get("leaves") if isinstance(header, dict) else None
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                found = header.get("format") if isinstance(header, dict) else type(header).__name__
+                raise _NotCheckpoint(f"{path} is not an ssmlab checkpoint (format {found!r}, expected {FORMAT!r}).")
+            leaves = header.get("leaves")
             if load_arrays and not isinstance(leaves, list):
                 raise ValueError(f"header field 'leaves' must be a list, got {type(leaves).__name__}")
             arrays = [data[f"leaf_{i}"] for i in range(len(leaves))] if load_arrays else []
+    except _NotCheckpoint:
+        raise
     except (zipfile.BadZipFile, OSError, KeyError, ValueError, EOFError, UnicodeDecodeError) as err:
         raise ValueError(f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); delete it "
                          "and resume from an earlier checkpoint or restart the run.") from err
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        found = header.get("format") if isinstance(header, dict) else type(header).__name__
-        raise ValueError(f"{path} is not an ssmlab checkpoint (format {found!r}, expected {FORMAT!r}).")
     return header, arrays
 
 
