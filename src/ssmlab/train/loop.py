@@ -167,7 +167,7 @@ class _Run:
             self.step, self.best, self.history = header["step"], float(header["best"]), header["history"]
             self.loss_sum, self.wall_before = float(header["train_loss_sum"]), float(header["wall_s"])
             self.wall_saved = self.wall_before
-            remove_stale_temps(out_dir, RUN_FILES)
+            self._remove_stale_temps()
             # records logged after the checkpoint are of steps (or an evaluation) that will run again
             dropped = self.log.rewind(self.step, keep_epoch_end=not self.epoch_end_pending)
             self.log.write({"event": "resumed", "step": self.step, "dropped_records": dropped})
@@ -175,11 +175,15 @@ class _Run:
             raise ValueError(f"{out_dir} already holds a checkpoint; pass --resume to continue it or choose "
                              "another --out.")
         else:
-            remove_stale_temps(out_dir, RUN_FILES)
+            self._remove_stale_temps()
             self.log.path.unlink(missing_ok=True)
         self.model, self.state, self.opt_state = parallel.replicate((self.model, self.state, self.opt_state),
                                                                     self.mesh)
         self.train_step, self.eval_step = _make_steps(self.optimizer)
+
+    def _remove_stale_temps(self) -> None:
+        if jax.process_index() == 0:  # process 0 writes checkpoints, metrics, summary; others would race it
+            remove_stale_temps(self.out_dir, RUN_FILES)
 
     def _key_data(self) -> list:
         return np.asarray(jr.key_data(jr.key(self.cfg.seed))).tolist()
