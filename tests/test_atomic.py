@@ -34,3 +34,14 @@ def test_final_file_honours_umask_like_open(tmp_path, mask):
         os.umask(old)
     got = stat.S_IMODE((tmp_path / "atomic.txt").stat().st_mode)
     assert got == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o666 & ~mask
+
+
+def test_remove_stale_temps_takes_only_the_writers_own_temp_files(tmp_path):
+    from ssmlab._atomic import remove_stale_temps
+
+    ours = [tmp_path / "a.npz.x1_y2z3w.tmp", tmp_path / "b.json.abcdefgh.tmp"]
+    others = [tmp_path / n for n in ("a.npz.abc.tmp", "c.npz.abcdefgh.tmp", "a.npz.ABCDEFGH.tmp", "a.npz", "x.tmp")]
+    for p in ours + others:
+        p.write_bytes(b"")
+    assert remove_stale_temps(tmp_path, ("a.npz", "b.json")) == sorted(ours)
+    assert sorted(tmp_path.iterdir()) == sorted(others)

@@ -9,6 +9,7 @@ ordinary `open(path, "w")` would, so results on a shared machine are readable by
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+
+from ._killpoint import kill_point
+
+_TEMP_TAIL = r"\.[a-z0-9_]{8}\.tmp"  # what mkstemp adds to the target's name (8 random characters)
 
 
 def _umask() -> int:
@@ -42,6 +47,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
             fh.flush()
             os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
+        kill_point("write:" + path.name)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -60,3 +66,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_open(path) as fh:
         fh.write(text.encode("utf-8"))
     return Path(path)
+
+
+def remove_stale_temps(folder: str | os.PathLike, names: tuple[str, ...]) -> list[Path]:
+    """Delete the temporary files that killed `atomic_open` writers of `folder/NAME` left behind.
+
+    Only names of the exact form `NAME.XXXXXXXX.tmp` (the pattern `atomic_open` creates) for the
+    given target `names` are removed; call this only while no other process writes those targets.
+    Returns the removed paths."""
+    pattern = re.compile("(" + "|".join(re.escape(n) for n in names) + ")" + _TEMP_TAIL)
+    removed = []
+    for path in sorted(Path(folder).glob("*.tmp")):
+        if pattern.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -13,6 +13,7 @@ from ssmlab.data.dataset import ArrayDataset, Task
 from ssmlab.train.checkpoint import load_checkpoint, read_header, save_checkpoint
 from ssmlab.train.config import TrainConfig
 from ssmlab.train.loop import TrainingDiverged, checkpoint_step, train
+from ssmlab.train.metrics import MetricsLog
 
 
 def _task(n=48, L=12, seed=0):
@@ -56,19 +57,21 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert [r["lr"] for r in steps] == pytest.approx(expect, rel=1e-5)
 
 
-def test_resume_after_a_kill_logs_each_step_once(tmp_path):
-    task = _task()
-    train(_cfg(), tmp_path / "run", task=task, callback=lambda step, loss: step == 3)  # checkpoint at step 3
-    log = tmp_path / "run" / "metrics.jsonl"
-    # what a kill after the checkpoint leaves behind: steps 4-5 logged, then a torn line
-    with log.open("a") as fh:
-        fh.write(json.dumps({"event": "step", "step": 4, "loss": 0.5}) + "\n")
-        fh.write(json.dumps({"event": "step", "step": 5, "loss": 0.5}) + "\n")
+def test_rewind_drops_what_a_resume_repeats(tmp_path):
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    for step in (1, 2, 3):
+        log.write({"event": "step", "step": step, "loss": 0.5})
+    log.write({"event": "epoch", "step": 3, "train_loss": 0.5})
+    # what a kill after the checkpoint at step 3 leaves behind: step 4 logged, then a torn line
+    log.write({"event": "step", "step": 4, "loss": 0.5})
+    with log.path.open("a") as fh:
         fh.write('{"event": "st')
-    train(_cfg(), tmp_path / "run", task=task, resume=True)
-    records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [r["step"] for r in records if r.get("event") == "step"] == [1, 2, 3, 4, 5, 6]
-    assert next(r for r in records if r.get("event") == "resumed")["dropped_records"] == 3
+    assert log.rewind(3) == 2 and [(r["event"], r["step"]) for r in log.read()][-2:] == [("step", 3), ("epoch", 3)]
+    # the checkpoint of step 3 was written before the epoch's evaluation: its epoch record goes too
+    assert log.rewind(3, keep_epoch_end=False) == 1 and log.read()[-1] == {"event": "step", "step": 3, "loss": 0.5}
+    # a kill can cut only the final newline: the line stays (it is whole) and the newline comes back
+    log.path.write_text(log.path.read_text()[:-1])
+    assert log.rewind(3) == 0 and log.path.read_text().endswith("}\n") and len(log.read()) == 3
 
 
 def test_nan_loss_stops_with_clear_message(tmp_path):

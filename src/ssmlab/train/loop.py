@@ -11,6 +11,14 @@ train and eval steps, so pooling ignores padded steps; batches without one run u
 Determinism: the batch order depends only on (seed, epoch) and the dropout key of step s is
 fold_in(key(seed), s), so the run position is (step, epoch, batch index) and a run resumed
 from a checkpoint repeats exactly the steps an uninterrupted run would take.
+
+Resume: the checkpoint also carries what the records need -- the running sum of the epoch's
+training losses (the epoch mean covers steps before and after a kill), the epoch history (an
+epoch boundary checkpoint whose history lacks that epoch means its evaluation is pending and is
+run first on resume) and the training wall time so far. The whole checkpoint is validated before
+any file of the run is touched; then stale temporary files of killed atomic writes are removed
+and metrics.jsonl is rewound to the checkpoint's position. A resumed run writes the same files as
+an uninterrupted one except for wall-clock fields and one "resumed" record per resume.
 """
 
 from __future__ import annotations
@@ -30,12 +38,13 @@ import jax.random as jr
 import numpy as np
 import optax
 
-from .._atomic import atomic_write_text
+from .._atomic import atomic_write_text, remove_stale_temps
+from .._killpoint import kill_point
 from ..data.dataset import ArrayDataset, Task, make_task
 from ..environment import environment
 from ..models.sequence_model import apply_batch, make_model
 from . import parallel
-from .checkpoint import load_checkpoint, read_header, save_checkpoint
+from .checkpoint import check_run_header, load_checkpoint, read_header, save_checkpoint
 from .config import TrainConfig, config_dict, config_hash, parse_options
 from .metrics import MetricsLog, classification_loss, correct_count
 from .optim import count_parameters, lr_schedule, make_optimizer, trainable
@@ -124,6 +133,9 @@ def _batch_size(cfg: TrainConfig, mesh) -> int:
     return cfg.batch_size // num_shards
 
 
+RUN_FILES = ("checkpoint.npz", "best.npz", "metrics.jsonl", "config.json", "summary.json")
+
+
 class _Run:
     """Mutable state of one training run (model, optimiser, position, history)."""
 
@@ -141,34 +153,62 @@ class _Run:
         self.optimizer = make_optimizer(cfg, self.model, self.total_steps)
         self.opt_state = self.optimizer.init(eqx.filter(self.model, trainable(self.model)))
         self.step, self.best, self.history = 0, -math.inf, []
+        self.loss_sum = 0.0  # sum of this epoch's training losses so far
+        self.wall_before = self.wall_saved = 0.0  # training seconds before this process; at the last save
+        self.started = time.perf_counter()
         self.hash = config_hash(cfg)
         self.log = MetricsLog(out_dir / "metrics.jsonl")
         ckpt = out_dir / "checkpoint.npz"
         if resume:
             (self.model, self.state, self.opt_state), header = load_checkpoint(
                 ckpt, (self.model, self.state, self.opt_state), config_hash=self.hash)
-            self.step, self.best = int(header["step"]), float(header["best"])
-            self.history = list(header["history"])
-            dropped = self.log.rewind(self.step)  # steps logged after the checkpoint will be run again
+            check_run_header(header, ckpt, steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
+                             seed=cfg.seed, key_data=self._key_data())
+            self.step, self.best, self.history = header["step"], float(header["best"]), header["history"]
+            self.loss_sum, self.wall_before = float(header["train_loss_sum"]), float(header["wall_s"])
+            self.wall_saved = self.wall_before
+            self._remove_stale_temps()
+            # records logged after the checkpoint are of steps (or an evaluation) that will run again
+            dropped = self.log.rewind(self.step, keep_epoch_end=not self.epoch_end_pending)
             self.log.write({"event": "resumed", "step": self.step, "dropped_records": dropped})
         elif ckpt.exists():
             raise ValueError(f"{out_dir} already holds a checkpoint; pass --resume to continue it or choose "
                              "another --out.")
         else:
+            self._remove_stale_temps()
             self.log.path.unlink(missing_ok=True)
         self.model, self.state, self.opt_state = parallel.replicate((self.model, self.state, self.opt_state),
                                                                     self.mesh)
         self.train_step, self.eval_step = _make_steps(self.optimizer)
 
+    def _remove_stale_temps(self) -> None:
+        if jax.process_index() == 0:  # process 0 writes checkpoints, metrics, summary; others would race it
+            remove_stale_temps(self.out_dir, RUN_FILES)
+
+    def _key_data(self) -> list:
+        return np.asarray(jr.key_data(jr.key(self.cfg.seed))).tolist()
+
+    @property
+    def epoch_end_pending(self) -> bool:
+        """True at an epoch boundary whose epoch record (and evaluation) is not written yet."""
+        return self.step > 0 and self.step % self.steps_per_epoch == 0 and \
+            len(self.history) < self.step // self.steps_per_epoch
+
+    def elapsed(self) -> float:
+        """Training wall time of the run: the earlier processes' (up to their last checkpoint) plus this one's."""
+        return self.wall_before + time.perf_counter() - self.started
+
     def save(self, name: str = "checkpoint.npz") -> None:
         """Atomically save the full run state (rank 0 only)."""
+        self.wall_saved = self.elapsed()
         if jax.process_index() != 0:
             return
         header = {"config_hash": self.hash, "step": self.step, "epoch": self.step // self.steps_per_epoch,
                   "batch_index": self.step % self.steps_per_epoch, "seed": self.cfg.seed,
-                  "rng_key_data": np.asarray(jr.key_data(jr.key(self.cfg.seed))).tolist(), "best": self.best,
-                  "history": self.history}
+                  "rng_key_data": self._key_data(), "best": self.best, "history": self.history,
+                  "train_loss_sum": self.loss_sum, "wall_s": self.wall_saved}
         save_checkpoint(self.out_dir / name, (self.model, self.state, self.opt_state), header=header)
+        kill_point(f"saved:{name}@{self.step}")
 
 
 def _epoch_batches(run: _Run, epoch: int, skip: int):
@@ -188,9 +228,9 @@ def _check_finite(loss: float, run: _Run) -> None:
             f"{run.cfg.grad_clip}), or check the inputs. The last good checkpoint is in {run.out_dir}.")
 
 
-def _end_epoch(run: _Run, epoch: int, train_stats: list[float], started: float) -> None:
-    record = {"event": "epoch", "epoch": epoch + 1, "step": run.step, "train_loss": float(np.mean(train_stats)),
-              "elapsed_s": time.perf_counter() - started}
+def _end_epoch(run: _Run, epoch: int) -> None:
+    record = {"event": "epoch", "epoch": epoch + 1, "step": run.step,
+              "train_loss": run.loss_sum / run.steps_per_epoch, "elapsed_s": run.elapsed()}
     if (epoch + 1) % run.cfg.eval_every == 0 or epoch + 1 == run.cfg.epochs:
         evals = {"test": run.task.test} | ({"val": run.task.validation} if run.task.validation is not None else {})
         for name, data in evals.items():
@@ -218,19 +258,24 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     _write_config(out_dir, cfg)
     base_key = jr.key(cfg.seed + 1)
     schedule = lr_schedule(cfg, run.total_steps)
-    started = time.perf_counter()
+    run.started = time.perf_counter()
     stop = False
+    if run.epoch_end_pending:  # killed after the checkpoint of an epoch's last step, before its evaluation
+        _end_epoch(run, run.step // run.steps_per_epoch - 1)
+        run.save()
     with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress) as bar:
         for epoch in range(run.step // run.steps_per_epoch, cfg.epochs):
-            stats: list[float] = []
-            for batch in _epoch_batches(run, epoch, run.step - epoch * run.steps_per_epoch):
+            skip = run.step - epoch * run.steps_per_epoch
+            if skip == 0:
+                run.loss_sum = 0.0
+            for batch in _epoch_batches(run, epoch, skip):
                 g = parallel.global_batch(batch, run.mesh)
                 run.model, run.state, run.opt_state, loss, acc = run.train_step(
                     run.model, run.state, run.opt_state, g["x"], g["y"], jr.fold_in(base_key, run.step), g.get("mask"))
                 loss = float(loss)
                 run.step += 1
                 _check_finite(loss, run)
-                stats.append(loss)
+                run.loss_sum += loss
                 bar.update(loss=loss, examples=cfg.batch_size)
                 if run.step % cfg.log_every == 0:
                     run.log.write({"event": "step", "step": run.step, "loss": loss, "accuracy": float(acc),
@@ -242,7 +287,7 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
                 if stop and run.step % run.steps_per_epoch:
                     break
             if run.step % run.steps_per_epoch == 0:
-                _end_epoch(run, epoch, stats or [math.nan], started)
+                _end_epoch(run, epoch)
             run.save()
             if stop:
                 break
@@ -250,11 +295,11 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     best = run.best if math.isfinite(run.best) else None
     summary = {"steps": run.step, "total_steps": run.total_steps, "finished": finished, "best_accuracy": best,
                "parameters": count_parameters(run.model), "config_hash": run.hash,
-               "wall_s": time.perf_counter() - started}
+               "wall_s": run.wall_saved}  # as of the last checkpoint: a resume with nothing to do keeps it
     if run.history:
         summary.update({k: v for k, v in run.history[-1].items() if k.endswith(("accuracy", "loss"))})
     if jax.process_index() == 0:
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+        atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True))
     return TrainResult(model=run.model, state=run.state, history=run.history, summary=summary, out_dir=out_dir,
                        finished=finished)
 

@@ -46,25 +46,30 @@ class MetricsLog:
         with self.path.open("a") as fh:
             fh.write(json.dumps(clean, sort_keys=True) + "\n")
 
-    def rewind(self, step: int) -> int:
+    def rewind(self, step: int, *, keep_epoch_end: bool = True) -> int:
         """Drop records logged after `step` (and a torn last line), atomically; return how many were dropped.
 
         A run killed after its last checkpoint logged steps it will repeat on resume; rewinding to the
-        checkpoint's step keeps each step once in the log."""
+        checkpoint's step keeps each step once in the log. With `keep_epoch_end=False` (the checkpoint
+        of an epoch's last step was written before its evaluation) the epoch record at `step` is
+        dropped too, since the resumed run writes it again."""
         if jax.process_index() != 0 or not self.path.exists():
             return 0
+        text = self.path.read_text()
         kept, dropped = [], 0
-        for line in self.path.read_text().splitlines():
+        for line in text.splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:  # a line torn by the kill
                 dropped += 1
                 continue
-            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step:
+            at = record.get("step") if isinstance(record, dict) else None
+            if isinstance(at, int) and (at > step or at == step and not keep_epoch_end
+                                        and record.get("event") == "epoch"):
                 dropped += 1
                 continue
             kept.append(line)
-        if dropped:
+        if dropped or text and not text.endswith("\n"):  # a kill can also cut just the final newline
             atomic_write_text(self.path, "".join(line + "\n" for line in kept))
         return dropped
 
