@@ -79,6 +79,12 @@ def load_checkpoint(path: Path, template: Any, *, config_hash: str | None = None
                          "it belongs to a different architecture.")
     restored = []
     for i, (ref, arr) in enumerate(zip(leaves, arrays, strict=True)):
+        if isinstance(ref, str):  # a non-array leaf, e.g. eqx.nn.BatchNorm's axis_name: must match, kept as is
+            if str(arr) != ref:
+                raise ValueError(f"checkpoint {path}: leaf {i} is {str(arr)!r}, expected {ref!r}; it belongs to a "
+                                 "different architecture.")
+            restored.append(ref)
+            continue
         ref_shape, ref_dtype = tuple(jax.numpy.shape(ref)), jax.numpy.result_type(ref)
         if tuple(arr.shape) != ref_shape or np.dtype(arr.dtype) != np.dtype(ref_dtype):
             raise ValueError(f"checkpoint {path}: array {i} has shape {tuple(arr.shape)} dtype {arr.dtype}, "

@@ -114,6 +114,8 @@ def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh)
 
 
 def _write_config(out_dir: Path, cfg: TrainConfig) -> None:
+    if jax.process_index() != 0:  # one writer per run directory
+        return
     record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": environment()}
     atomic_write_text(out_dir / "config.json", json.dumps(record, indent=2, sort_keys=True))
 
@@ -154,7 +156,7 @@ class _Run:
         elif ckpt.exists():
             raise ValueError(f"{out_dir} already holds a checkpoint; pass --resume to continue it or choose "
                              "another --out.")
-        else:
+        elif jax.process_index() == 0:
             self.log.path.unlink(missing_ok=True)
         self.model, self.state, self.opt_state = parallel.replicate((self.model, self.state, self.opt_state),
                                                                     self.mesh)
@@ -220,7 +222,7 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     schedule = lr_schedule(cfg, run.total_steps)
     started = time.perf_counter()
     stop = False
-    with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress) as bar:
+    with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress and jax.process_index() == 0) as bar:
         for epoch in range(run.step // run.steps_per_epoch, cfg.epochs):
             stats: list[float] = []
             for batch in _epoch_batches(run, epoch, run.step - epoch * run.steps_per_epoch):
