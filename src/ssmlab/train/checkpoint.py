@@ -79,9 +79,9 @@ def load_checkpoint(path: Path, template: Any, *, config_hash: str | None = None
                          "it belongs to a different architecture.")
     restored = []
     for i, (ref, arr) in enumerate(zip(leaves, arrays, strict=True)):
-        if isinstance(ref, str):  # a non-array leaf, e.g. eqx.nn.BatchNorm's axis_name: must match, kept as is
-            if str(arr) != ref:
-                raise ValueError(f"checkpoint {path}: leaf {i} is {str(arr)!r}, expected {ref!r}; it belongs to a "
+        if not isinstance(ref, jax.Array | np.ndarray):  # a Python leaf (BatchNorm's axis_name, inference flag)
+            if arr.shape or arr.item() != ref:  # is a constant of the architecture: must match, kept as it is
+                raise ValueError(f"checkpoint {path}: leaf {i} is {arr!r}, expected {ref!r}; it belongs to a "
                                  "different architecture.")
             restored.append(ref)
             continue
