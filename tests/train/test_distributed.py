@@ -160,3 +160,15 @@ def test_launch_settings_from_the_environment():
 def test_bad_launch_settings_name_the_variable(env, message):
     with pytest.raises(ValueError, match=message):
         distributed.launch_settings(env)
+
+
+def test_train_help_says_how_to_launch(monkeypatch):
+    from typer.testing import CliRunner
+
+    from ssmlab.cli import app
+
+    monkeypatch.setenv("COLUMNS", "200")
+    text = " ".join(CliRunner().invoke(app, ["train", "--help"]).output.split())
+    for needle in ("SSMLAB_COORDINATOR", "SSMLAB_NUM_PROCESSES", "SSMLAB_PROCESS_ID", "SLURM", "srun",
+                   "127.0.0.1", "docs/distributed.md"):
+        assert needle in text, needle
