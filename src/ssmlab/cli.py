@@ -178,12 +178,24 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<task>-<model>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.npz.")] = False,
     config: Annotated[str | None, typer.Option("--config", help="Preset for the task (e.g. quick, paper).")] = None,
-    distributed: Annotated[bool, typer.Option("--distributed", help="Call jax.distributed.initialize() "
-                                                                    "(multi-host).")] = False,
+    distributed: Annotated[bool, typer.Option("--distributed", help=(
+        "Multi-process data parallelism: run the same command once per process; each loads its rows of every "
+        "global batch (batch_size = global batch) and gradients are all-reduced. Process 0 is set by "
+        "SSMLAB_COORDINATOR=host:port, the count by SSMLAB_NUM_PROCESSES, the rank by SSMLAB_PROCESS_ID "
+        "(0..N-1); under SLURM (srun) all three are detected. Only process 0 writes OUT; a checkpoint resumes "
+        "with any process count. See docs/distributed.md."))] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Root folder of downloaded or generated "
                                                   "data (sets $SSMLAB_DATA for this run).")] = None,
 ):
-    """Train a stacked model on a task; writes config.json, metrics.jsonl, checkpoints and summary.json."""
+    """Train a stacked model on a task; writes config.json, metrics.jsonl, checkpoints and summary.json.
+
+    \b
+    Two processes on one machine (CPU, gloo collectives, traffic on 127.0.0.1):
+      for i in 0 1; do SSMLAB_COORDINATOR=127.0.0.1:12355 SSMLAB_NUM_PROCESSES=2 SSMLAB_PROCESS_ID=$i \\
+        ssmlab train --distributed --out runs/dp & done; wait
+    Several hosts: the same with SSMLAB_COORDINATOR=<host of process 0>:<port>, or `srun ssmlab train
+    --distributed` under SLURM.
+    """
     import dataclasses
 
     from .data.lra.files import DataFormatError, DataNotFoundError

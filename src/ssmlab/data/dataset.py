@@ -59,8 +59,11 @@ class ArrayDataset:
 
         The mask is bool [batch_size, L] (`lengths.shape[1:]` inserted before L for stacked inputs),
         True at valid positions. The permutation depends only on (seed, epoch), so a resumed run sees
-        the same batches. With `num_shards > 1` each shard gets every `num_shards`-th example of the
-        permutation.
+        the same batches. With `num_shards > 1` the permutation is cut into global batches of
+        `batch_size * num_shards` examples and shard p gets rows [p*batch_size, (p+1)*batch_size) of each:
+        the shards of batch s together are the unsharded batch s, and every shard yields the same number
+        of batches (data-parallel processes stay in step; with `drop_last=False` a shard's last batch may
+        be short or empty).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
@@ -69,19 +72,19 @@ class ArrayDataset:
         order = np.arange(len(self))
         if shuffle:
             order = np.random.default_rng([seed, epoch]).permutation(len(self))
-        order = order[shard_index::num_shards]
-        stop = len(order) - (len(order) % batch_size if drop_last else 0)
-        for start in range(0, stop, batch_size):
-            idx = order[start:start + batch_size]
+        global_size = batch_size * num_shards
+        stop = len(order) - (len(order) % global_size if drop_last else 0)
+        for start in range(0, stop, global_size):
+            idx = order[start:start + global_size][shard_index * batch_size:(shard_index + 1) * batch_size]
             batch = {"x": self.x[idx], "y": self.y[idx]}
             if self.lengths is not None:
                 batch["mask"] = np.arange(self.x.shape[self.lengths.ndim]) < self.lengths[idx][..., None]
             yield batch
 
     def num_batches(self, batch_size: int, *, drop_last: bool = True, num_shards: int = 1) -> int:
-        """Number of batches `batches` yields per epoch for one shard."""
-        n = len(range(0, len(self), num_shards))
-        return n // batch_size if drop_last else -(-n // batch_size)
+        """Number of batches `batches` yields per epoch (the same for every shard)."""
+        n, global_size = len(self), batch_size * num_shards
+        return n // global_size if drop_last else -(-n // global_size)
 
 
 def _check_lengths(lengths: np.ndarray, x_shape: tuple[int, ...]) -> None:

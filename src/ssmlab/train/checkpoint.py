@@ -93,6 +93,12 @@ def load_checkpoint(path: Path, template: Any, *, config_hash: str | None = None
                          "it belongs to a different architecture.")
     restored = []
     for i, (ref, arr) in enumerate(zip(leaves, arrays, strict=True)):
+        if not isinstance(ref, jax.Array | np.ndarray):  # a Python leaf (BatchNorm's axis_name, inference flag)
+            if arr.shape or arr.item() != ref:  # is a constant of the architecture: must match, kept as it is
+                raise ValueError(f"checkpoint {path}: leaf {i} is {arr!r}, expected {ref!r}; it belongs to a "
+                                 "different architecture.")
+            restored.append(ref)
+            continue
         ref_shape, ref_dtype = tuple(jax.numpy.shape(ref)), jax.numpy.result_type(ref)
         if tuple(arr.shape) != ref_shape or np.dtype(arr.dtype) != np.dtype(ref_dtype):
             raise ValueError(f"checkpoint {path}: array {i} has shape {tuple(arr.shape)} dtype {arr.dtype}, "

@@ -123,6 +123,8 @@ def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh)
 
 
 def _write_config(out_dir: Path, cfg: TrainConfig) -> None:
+    if jax.process_index() != 0:  # one writer per run directory
+        return
     record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": environment()}
     atomic_write_text(out_dir / "config.json", json.dumps(record, indent=2, sort_keys=True))
 
@@ -174,7 +176,7 @@ class _Run:
         elif ckpt.exists():
             raise ValueError(f"{out_dir} already holds a checkpoint; pass --resume to continue it or choose "
                              "another --out.")
-        else:
+        elif jax.process_index() == 0:
             self._remove_stale_temps()
             self.log.path.unlink(missing_ok=True)
         self.model, self.state, self.opt_state = parallel.replicate((self.model, self.state, self.opt_state),
@@ -263,7 +265,7 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     if run.epoch_end_pending:  # killed after the checkpoint of an epoch's last step, before its evaluation
         _end_epoch(run, run.step // run.steps_per_epoch - 1)
         run.save()
-    with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress) as bar:
+    with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress and jax.process_index() == 0) as bar:
         for epoch in range(run.step // run.steps_per_epoch, cfg.epochs):
             skip = run.step - epoch * run.steps_per_epoch
             if skip == 0:

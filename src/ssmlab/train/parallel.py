@@ -6,40 +6,28 @@ divisible by the number of devices) and the model and optimiser state are replic
 `jit` XLA inserts the all-reduce of the gradients, so the loss trajectory equals the one-device
 trajectory up to the order of floating-point sums.
 
-Multi-host: `initialize_distributed()` calls `jax.distributed.initialize()` (coordinator address,
-process count and id from the usual JAX environment variables or cluster auto-detection); it
-is called only when asked (`TrainConfig.distributed`, `ssmlab train --distributed`, or the
-environment variable SSMLAB_DISTRIBUTED=1). Each process then loads its own shard of every
-batch (`local_shard`) and `global_batch` assembles the global array from the local pieces.
+Multi-process: `initialize_distributed()` (see `ssmlab.train.distributed`) calls
+`jax.distributed.initialize()` when asked (`TrainConfig.distributed`, `ssmlab train --distributed`,
+or SSMLAB_DISTRIBUTED=1); `jax.devices()` then lists the devices of every process and the mesh
+spans them all. Process p of P loads rows [p*b, (p+1)*b) of every global batch of B = P*b
+examples (`local_shard`, `ArrayDataset.batches`), and `global_batch` assembles the global array
+from the local pieces with `jax.make_array_from_process_local_data`. The global batch of step s
+is therefore the same examples in the same order for every process count, so the run (and a
+checkpoint of it) does not depend on how many processes trained it.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .distributed import distributed_requested as distributed_requested
+from .distributed import initialize_distributed as initialize_distributed
+
 AXIS = "data"
-
-
-def distributed_requested(flag: bool = False) -> bool:
-    """True when multi-host start-up was asked for by flag or by SSMLAB_DISTRIBUTED=1."""
-    return flag or os.environ.get("SSMLAB_DISTRIBUTED", "0").lower() in ("1", "true", "yes")
-
-
-def initialize_distributed(flag: bool = False) -> bool:
-    """Call `jax.distributed.initialize()` once if requested; returns whether it was called."""
-    if not distributed_requested(flag):
-        return False
-    try:
-        jax.distributed.initialize()
-    except RuntimeError as err:  # a second call in the same process (e.g. two runs) is harmless
-        if "already" not in str(err).lower():
-            raise
-    return True
 
 
 def data_mesh() -> Mesh:
