@@ -9,7 +9,7 @@ import pytest
 from jax.test_util import check_grads
 
 from ssmlab.core.hippo import legs_matrix
-from ssmlab.core.s4_kernel import dense_bilinear, dplr_dense
+from ssmlab.core.s4_kernel import dense_equivalent, dplr_dense
 from ssmlab.layers import make_layer
 from ssmlab.layers.s4 import S4
 
@@ -23,14 +23,9 @@ def _dense_reference(layer, u):
     L, H = u.shape
     ys = []
     for h in range(H):
-        lam, p, b, ct = (np.asarray(x[h]) for x in (layer.lam, layer.p, layer.b, layer.c_tilde))
-        a = np.asarray(dplr_dense(jnp.asarray(lam), jnp.asarray(p)))
-        b_full, c_full = np.concatenate([b, b.conj()]), np.concatenate([ct, ct.conj()])
-        a_bar, b_bar = (np.asarray(x) for x in dense_bilinear(jnp.asarray(a), jnp.asarray(b_full),
-                                                                float(np.exp(layer.log_dt[h]))))
-        n = a.shape[0]
-        c = np.linalg.solve((np.eye(n) - np.linalg.matrix_power(a_bar, L)).T, c_full)
-        x, y = np.zeros(n, complex), []
+        a_bar, b_bar, c = dense_equivalent(layer.lam[h], layer.p[h], layer.b[h], layer.c_tilde[h],
+                                           float(np.exp(layer.log_dt[h])), length=L)
+        x, y = np.zeros(a_bar.shape[0], complex), []
         for t in range(L):
             x = a_bar @ x + b_bar * u[t, h]
             y.append((c @ x).real + float(layer.d[h]) * u[t, h])

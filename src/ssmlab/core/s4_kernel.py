@@ -104,3 +104,22 @@ def dplr_dense(lam: Complex[Array, " M"], p: Complex[Array, " M"], q: Complex[Ar
     if conj_pairs:
         lam, p, q = (jnp.concatenate([x, jnp.conj(x)]) for x in (lam, p, q))
     return jnp.diag(lam) - jnp.outer(p, jnp.conj(q))
+
+
+def dense_equivalent(
+    lam: Complex[Array, " M"], p: Complex[Array, " M"], b: Complex[Array, " M"], c_tilde: Complex[Array, " M"],
+    dt: float, *, length: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dense bilinear system (Ā [N, N], B̄ [N], C [N]) of a conjugate-pair DPLR model, C = C̃ (I - Ā^L)^{-1}.
+
+    NumPy float64 (`matrix_power` and `solve`), for references and benchmarks; the layer never forms it.
+    """
+    lam, p, b, c_tilde = (np.asarray(x, np.complex128) for x in (lam, p, b, c_tilde))
+    a = np.diag(np.concatenate([lam, lam.conj()]))
+    p_full = np.concatenate([p, p.conj()])
+    a = a - np.outer(p_full, p_full.conj())
+    a_bar, b_bar = (np.asarray(x) for x in dense_bilinear(jnp.asarray(a), jnp.asarray(np.concatenate([b, b.conj()])),
+                                                            float(dt)))
+    eye = np.eye(a.shape[0])
+    c = np.linalg.solve((eye - np.linalg.matrix_power(a_bar, length)).T, np.concatenate([c_tilde, c_tilde.conj()]))
+    return a_bar, b_bar, c

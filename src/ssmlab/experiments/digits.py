@@ -25,7 +25,7 @@ from .registry import Claim, Experiment, Result, register
 class DigitsConfig:
     """Which layers to train and for how long."""
 
-    layers: tuple[str, ...] = ("stu", "lru", "s4d")
+    layers: tuple[str, ...] = ("stu", "lru", "s4d", "s4", "s5")
     epochs: int = DIGITS_PAPER_EPOCHS
     d_model: int = 64
     lr: float = 5e-3
