@@ -26,7 +26,7 @@ import equinox as eqx
 import jax
 import optax
 
-from ..layers import lru, s4d
+from ..layers import lru, s4, s4d, s5
 from .config import TrainConfig
 
 ROLES = ("frozen", "recurrent", "default")
@@ -45,6 +45,8 @@ def declare_fields(cls: type, *, frozen: tuple[str, ...] = (), recurrent: tuple[
 
 declare_fields(lru.LRU, recurrent=lru.RECURRENT_FIELDS)
 declare_fields(s4d.S4D, recurrent=s4d.RECURRENT_FIELDS)
+declare_fields(s4.S4, recurrent=s4.RECURRENT_FIELDS)
+declare_fields(s5.S5, recurrent=s5.RECURRENT_FIELDS)
 
 
 def _stu_roles() -> dict[str, str]:

@@ -1,0 +1,136 @@
+r"""S4: H independent DPLR state-space models with HiPPO-LegS initialisation [S4, §3].
+
+Per channel h (N states, N/2 conjugate pairs stored, their conjugates implied):
+
+    A = diag(Λ) - P P^*,   Λ = -exp(log_lambda_re) + i lambda_im   (Re Λ < 0 for every parameter value,
+                                                                     so A + A^* ≤ 0: the system is dissipative),
+    bilinear discretisation with Δ_h = exp(log_dt_h),
+    K = dplr_kernel(Λ, P, B, C̃, Δ; L)      (Cauchy + Woodbury, `core.s4_kernel`, no power of A formed),
+    y = causal_conv(u, K) + D ⊙ u            (zero-padded FFT: linear, not circular, convolution).
+
+C̃ = C (I - Ā^L) is the trained readout, as in the S4 code: for an input of length L the layer is the
+system with readout C = C̃ (I - Ā^L)^{-1}. Init: Λ, P, B from the DPLR form of HiPPO-LegS in the
+normal part's eigenbasis (`core.hippo.legs_dplr`), identical in every channel; C̃ ~ CN(0, 1);
+D ~ N(0, 1); log Δ ~ U[log dt_min, log dt_max] [S4, §3 and App. C; s4 code `kernels/ssm.py`].
+`RECURRENT_FIELDS` (log Δ, Λ, P, B) train with no weight decay and the SSM learning rate.
+Only bilinear: ZOH has no Cauchy form for a DPLR matrix (see `core.s4_kernel`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jaxtyping import Array, Complex, Float, PRNGKeyArray
+
+from ..core.fftconv import causal_conv
+from ..core.hippo import legs_dplr
+from ..core.s4_kernel import dplr_kernel
+from .base import AbstractSequenceLayer, register_layer
+
+RECURRENT_FIELDS = ("log_dt", "log_lambda_re", "lambda_im", "p_re", "p_im", "b_re", "b_im")
+"""Fields with their own learning rate and weight decay 0 [S4 code, kernels/kernel.py `register`]."""
+
+
+def check_sizes(d_model: int, state_size: int, dt_min: float, dt_max: float) -> None:
+    """Raise ValueError unless d_model >= 1, state_size is even and >= 2, and 0 < dt_min <= dt_max."""
+    if not isinstance(d_model, int) or d_model < 1:
+        raise ValueError(f"d_model must be an integer >= 1; got {d_model!r}.")
+    if not isinstance(state_size, int) or state_size < 2 or state_size % 2:
+        raise ValueError(f"state_size must be an even N >= 2 (N/2 conjugate pairs are stored); got {state_size!r}.")
+    if not 0.0 < dt_min <= dt_max:
+        raise ValueError(f"need 0 < dt_min <= dt_max; got dt_min={dt_min}, dt_max={dt_max}. Swap them if reversed.")
+
+
+def check_sequence(u, width: int) -> None:
+    """Raise ValueError unless `u` is one sequence [L, H] with L >= 1 and H = `width`."""
+    if u.ndim != 2 or u.shape[1] != width or u.shape[0] == 0:
+        raise ValueError(f"u must have shape [L, H] with L >= 1 and H={width}; got {tuple(u.shape)}. "
+                         "Use jax.vmap(layer) for batches.")
+
+
+def _per_channel(x: np.ndarray, d_model: int, dtype) -> tuple[Array, Array]:
+    tiled = np.broadcast_to(x[None, :], (d_model, x.shape[0]))
+    return jnp.asarray(tiled.real, dtype), jnp.asarray(tiled.imag, dtype)
+
+
+class S4(AbstractSequenceLayer):
+    """S4 layer: y = causal_conv(u, K_DPLR) + D ⊙ u with a HiPPO-LegS DPLR system per channel [S4, Alg. 1]."""
+
+    log_dt: Float[Array, " H"]
+    log_lambda_re: Float[Array, "H M"]
+    lambda_im: Float[Array, "H M"]
+    p_re: Float[Array, "H M"]
+    p_im: Float[Array, "H M"]
+    b_re: Float[Array, "H M"]
+    b_im: Float[Array, "H M"]
+    c_re: Float[Array, "H M"]
+    c_im: Float[Array, "H M"]
+    d: Float[Array, " H"]
+
+    def __init__(
+        self,
+        *,
+        d_model: int,
+        state_size: int = 64,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        dtype=jnp.float32,
+        key: PRNGKeyArray,
+    ):
+        """HiPPO-LegS DPLR init with `state_size` = N (N/2 pairs stored), log-uniform Δ, C̃ ~ CN(0, 1)."""
+        check_sizes(d_model, state_size, dt_min, dt_max)
+        dplr = legs_dplr(state_size, conj_half=True)
+        k_dt, k_c1, k_c2, k_d = jr.split(key, 4)
+        M = state_size // 2
+        self.log_dt = jr.uniform(k_dt, (d_model,), dtype, math.log(dt_min), math.log(dt_max))
+        # Re Λ = -1/2 for HiPPO-LegS, so log(-Re Λ) is finite
+        self.log_lambda_re = jnp.asarray(np.broadcast_to(np.log(-dplr.lam.real), (d_model, M)), dtype)
+        self.lambda_im = jnp.asarray(np.broadcast_to(dplr.lam.imag, (d_model, M)), dtype)
+        self.p_re, self.p_im = _per_channel(dplr.p, d_model, dtype)
+        self.b_re, self.b_im = _per_channel(dplr.b, d_model, dtype)
+        scale = math.sqrt(0.5)
+        self.c_re = scale * jr.normal(k_c1, (d_model, M), dtype)
+        self.c_im = scale * jr.normal(k_c2, (d_model, M), dtype)
+        self.d = jr.normal(k_d, (d_model,), dtype)
+
+    @property
+    def lam(self) -> Complex[Array, "H M"]:
+        """Diagonal part Λ = -exp(log_lambda_re) + i lambda_im (Re Λ < 0 by construction)."""
+        return -jnp.exp(self.log_lambda_re) + 1j * self.lambda_im
+
+    @property
+    def p(self) -> Complex[Array, "H M"]:
+        """Low-rank vector P (A = diag(Λ) - P P^*)."""
+        return self.p_re + 1j * self.p_im
+
+    @property
+    def b(self) -> Complex[Array, "H M"]:
+        """Input vector B."""
+        return self.b_re + 1j * self.b_im
+
+    @property
+    def c_tilde(self) -> Complex[Array, "H M"]:
+        """Trained readout C̃ = C (I - Ā^L)."""
+        return self.c_re + 1j * self.c_im
+
+    def kernel(self, length: int) -> Float[Array, "L H"]:
+        """Convolution kernel K [length, H] (D not included), one Cauchy/Woodbury evaluation per channel."""
+        def one(lam, p, b, c, dt):
+            return dplr_kernel(lam, p, b, c, dt, length=length)
+
+        return jax.vmap(one)(self.lam, self.p, self.b, self.c_tilde, jnp.exp(self.log_dt)).T
+
+    def __call__(self, u: Float[Array, "L H"]) -> Float[Array, "L H"]:
+        """Apply the layer to one sequence [L, H]; use `jax.vmap(layer)` for batches."""
+        check_sequence(u, self.d.shape[0])
+        y = causal_conv(u, self.kernel(u.shape[0]).astype(u.dtype))
+        return (y + self.d[None, :] * u).astype(jnp.result_type(u, self.d))
+
+
+@register_layer("s4")
+def _make_s4(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> S4:
+    return S4(d_model=d_model, state_size=state_size, key=key, **options)
