@@ -3,7 +3,8 @@ r"""Optimiser: AdamW with warm-up + cosine schedule, gradient clipping and param
 Every array leaf of a model gets one role, decided by the field name in its owning module:
 
 * ``frozen``: never trained and never seen by the optimiser (STU spectral filters and their FFT).
-* ``recurrent``: SSM / AR parameters (LRU ν, θ, γ, B; S4D log Δt, A, B; STU's AR matrix m_y):
+* ``recurrent``: SSM / AR parameters (LRU ν, θ, γ, B; S4D log Δt, A, B; Mamba A_log, D, dt bias;
+  STU's AR matrix m_y):
   Adam without weight decay at `ssm_lr_factor` × the learning rate [LRU code `train.py`; S4 code
   `kernels/kernel.py`; Spectral SSM official code, m_y at 0.1 × LR, wd 0].
 * ``default``: everything else, AdamW with the config's weight decay.
@@ -26,7 +27,7 @@ import equinox as eqx
 import jax
 import optax
 
-from ..layers import lru, s4, s4d, s5
+from ..layers import lru, mamba, s4, s4d, s5
 from .config import TrainConfig
 
 ROLES = ("frozen", "recurrent", "default")
@@ -47,6 +48,7 @@ declare_fields(lru.LRU, recurrent=lru.RECURRENT_FIELDS)
 declare_fields(s4d.S4D, recurrent=s4d.RECURRENT_FIELDS)
 declare_fields(s4.S4, recurrent=s4.RECURRENT_FIELDS)
 declare_fields(s5.S5, recurrent=s5.RECURRENT_FIELDS)
+declare_fields(mamba.Mamba, recurrent=mamba.RECURRENT_FIELDS)
 
 
 def _stu_roles() -> dict[str, str]:
