@@ -172,9 +172,10 @@ class Mamba(AbstractSequenceLayer):
 
 
 @register_layer("mamba")
-def _make_mamba(*, d_model: int, seq_len: int, key, state_size: int = 16, d_state: int | None = None,
+def _make_mamba(*, d_model: int, seq_len: int, key, state_size: int | None = None, d_state: int | None = None,
                 **options) -> Mamba:
-    """`state_size` (what `ssmlab train` passes) and `d_state` (the Mamba name) both set N."""
-    if d_state is not None and d_state != state_size and state_size != 16:
+    """`state_size` (what `ssmlab train` passes) and `d_state` (the Mamba name) both set N (default 16)."""
+    if state_size is not None and d_state is not None and state_size != d_state:
         raise ValueError(f"give the state size once: state_size={state_size} and d_state={d_state} disagree.")
-    return Mamba(d_model=d_model, d_state=state_size if d_state is None else d_state, key=key, **options)
+    n = d_state if d_state is not None else state_size if state_size is not None else 16
+    return Mamba(d_model=d_model, d_state=n, key=key, **options)
