@@ -1,4 +1,4 @@
-"""The Python examples in docs/layers/s4.md and s5.md run as written."""
+"""The Python examples in docs/layers/s4.md, s5.md and mamba.md run as written."""
 
 import re
 from pathlib import Path
@@ -9,7 +9,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "layers"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", ["s4.md", "s5.md"])
+@pytest.mark.parametrize("page", ["s4.md", "s5.md", "mamba.md"])
 def test_layer_page_examples_run(page):
     text = (DOCS / page).read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
