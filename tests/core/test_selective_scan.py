@@ -72,6 +72,7 @@ def test_grads(method):
     check_grads(lambda *a: _SCAN[method](*a), (u, delta, A, B, C, D), order=1, modes=("fwd", "rev"))
 
 
+@pytest.mark.slow
 def test_methods_have_equal_grads():
     args = tuple(map(jnp.asarray, _inputs(8, 12)))
     grads = {m: jax.grad(lambda *a, m=m: jnp.sum(jnp.sin(_SCAN[m](*a))), argnums=tuple(range(6)))(*args)
