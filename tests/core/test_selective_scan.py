@@ -4,7 +4,6 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 import pytest
 from jax.test_util import check_grads
@@ -26,7 +25,7 @@ def _inputs(seed, L, Dch=3, N=4, dtype=np.float64):
 
 
 def _numpy_loop(u, delta, A, B, C, D):
-    """x_t[d, n] = exp(Δ[t,d] A[d,n]) x_{t-1}[d, n] + Δ[t,d] u[t,d] B[t,n]; y[t,d] = Σ_n x_t[d,n] C[t,n] + D[d] u[t,d]."""
+    """x_t[d] = exp(Δ[t,d] A[d]) x_{t-1}[d] + Δ[t,d] u[t,d] B[t]; y[t,d] = x_t[d] · C[t] + D[d] u[t,d]."""
     L, Dch = u.shape
     x = np.zeros(A.shape)
     y = np.zeros((L, Dch))

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from ssmlab.data.synthetic_tasks import (FIRST_CONTENT, MARKER, NOISE, induction_heads, selective_copying,
-                                         token_count)
+from ssmlab.data.synthetic_tasks import FIRST_CONTENT, MARKER, NOISE, induction_heads, selective_copying, token_count
 
 
 @pytest.mark.parametrize(("seq_len", "k"), [(1, 1), (10, 10), (64, 4), (300, 16)])

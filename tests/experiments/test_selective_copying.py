@@ -4,7 +4,7 @@ import pytest
 
 from ssmlab.experiments import get
 from ssmlab.experiments.selective_copying import SelectiveCopyingConfig, _claims, run
-from ssmlab.experiments.verdicts import above, below
+from ssmlab.experiments.verdicts import above
 
 
 def _tiny(**kw):
