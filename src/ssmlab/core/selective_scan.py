@@ -109,9 +109,9 @@ def selective_scan(
         cast back).
 
     >>> import jax.numpy as jnp
-    >>> selective_scan(jnp.ones((3, 1)), jnp.ones((3, 1)), -jnp.ones((1, 1)), jnp.ones((3, 1)),
-    ...                jnp.ones((3, 1)))[:, 0].round(4)
-    Array([1.    , 1.3679, 1.5032], dtype=float32)
+    >>> y = selective_scan(jnp.ones((3, 1)), jnp.ones((3, 1)), -jnp.ones((1, 1)), jnp.ones((3, 1)), jnp.ones((3, 1)))
+    >>> [round(float(v), 4) for v in y[:, 0]]  # 1, 1 + e^-1, 1 + e^-1 + e^-2
+    [1.0, 1.3679, 1.5032]
     """
     method = resolve_method(method)
     named = [("u", u), ("delta", delta), ("A", A), ("B", B), ("C", C)] + ([] if D is None else [("D", D)])
