@@ -174,6 +174,7 @@ def test_registered_and_param_groups():
     ({"dt_rank": 0}, "dt_rank must be a positive integer"),
     ({"dt_min": 0.1, "dt_max": 0.01}, "dt_min < dt_max"),
     ({"dt_min": 0.1, "dt_max": 0.1}, "dt_min < dt_max"),
+    ({"dt_scale": 0.0}, "dt_scale must be > 0"),
     ({"scan_method": "fast"}, "method must be one of"),
 ])
 def test_bad_options(kw, match):

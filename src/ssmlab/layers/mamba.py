@@ -50,7 +50,7 @@ def causal_depthwise_conv(x: Float[Array, "L E"], w: Float[Array, "E K"], b: Flo
     return b[None, :] + sum(w[None, :, k] * xp[k:k + L] for k in range(K))
 
 
-def _check_options(d_model, d_state, expand, d_conv, dt_rank, dt_min, dt_max, dt_init_floor) -> None:
+def _check_options(d_model, d_state, expand, d_conv, dt_rank, dt_min, dt_max, dt_init_floor, dt_scale) -> None:
     check_positive_int("d_model", d_model)
     check_positive_int("d_state", d_state)
     check_positive_int("expand", expand)
@@ -62,10 +62,12 @@ def _check_options(d_model, d_state, expand, d_conv, dt_rank, dt_min, dt_max, dt
                          f"dt_max={dt_max}. Swap them if reversed.")
     if not dt_init_floor > 0.0:
         raise ValueError(f"dt_init_floor must be > 0 (the smallest dt at init); got {dt_init_floor}.")
+    if not dt_scale > 0.0:
+        raise ValueError(f"dt_scale must be > 0 (scales the dt_proj init range); got {dt_scale}.")
 
 
 class Mamba(AbstractSequenceLayer):
-    """Mamba block: out = W_out((S6 ∘ SiLU ∘ conv)(W_x u) ⊙ SiLU(W_z u)), selective scan inside [Mamba, Fig. 3]."""
+    """Mamba block: out = W_out(S6(SiLU(conv(x))) ⊙ SiLU(z)), (x, z) = W_in u, S6 = selective scan [Mamba, Fig. 3]."""
 
     in_proj: Float[Array, "E2 H"]
     conv_w: Float[Array, "E K"]
@@ -96,7 +98,7 @@ class Mamba(AbstractSequenceLayer):
         key: PRNGKeyArray,
     ):
         """Mamba-code init: S4D-Real A, D = 1, log-uniform dt in [dt_min, dt_max] through inverse softplus."""
-        _check_options(d_model, d_state, expand, d_conv, dt_rank, dt_min, dt_max, dt_init_floor)
+        _check_options(d_model, d_state, expand, d_conv, dt_rank, dt_min, dt_max, dt_init_floor, dt_scale)
         check_float_dtype("dtype", dtype)
         resolve_method(scan_method)
         E, N = expand * d_model, d_state
