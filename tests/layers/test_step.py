@@ -14,7 +14,9 @@ import pytest
 from ssmlab.layers import layer_names, make_layer
 from ssmlab.layers.linear_ssm import LinearSSM
 from ssmlab.layers.lru import LRU
+from ssmlab.layers.s4 import S4
 from ssmlab.layers.s4d import S4D
+from ssmlab.layers.s5 import S5
 
 L, H = 13, 3
 
@@ -69,3 +71,40 @@ DIAGONAL_CASES = {
 @pytest.mark.parametrize("case", sorted(DIAGONAL_CASES))
 def test_diagonal_layers_step_equals_call(case, u64):
     _assert_streams(DIAGONAL_CASES[case](jr.key(2)), u64)
+
+
+OTHER_CASES = {
+    "s4": lambda k: S4(d_model=H, state_size=4, seq_len=L, dt_min=0.05, dt_max=0.2, key=k, dtype=jnp.float64),
+    "s5": lambda k: S5(d_model=H, state_size=4, key=k, dtype=jnp.float64),
+    "s5_blocks": lambda k: S5(d_model=H, state_size=4, blocks=2, scan_method="associative", key=k,
+                              dtype=jnp.float64),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_CASES))
+def test_s4_s5_step_equals_call(case, u64):
+    _assert_streams(OTHER_CASES[case](jr.key(3)), u64)
+
+
+def test_s4_without_horizon_refuses():
+    layer = S4(d_model=H, state_size=4, key=jr.key(0))
+    with pytest.raises(ValueError, match="seq_len"):
+        layer.init_state()
+
+
+@pytest.mark.parametrize("name", ["lru", "s4d", "s5"])
+def test_bidirectional_layers_refuse_streaming(name, u64):
+    layer = make_layer(name, d_model=H, seq_len=L, key=jr.key(0), state_size=4, bidirectional=True)
+    state = make_layer(name, d_model=H, seq_len=L, key=jr.key(0), state_size=4).init_state()
+    with pytest.raises(ValueError, match="bidirectional"):
+        layer.init_state()
+    with pytest.raises(ValueError, match="bidirectional"):
+        layer.step(state, u64[0])
+    with pytest.raises(ValueError, match="bidirectional"):
+        layer(u64, state=state)
+
+
+def test_step_checks_its_input(u64):
+    layer = LRU(state_size=4, d_model=H, key=jr.key(0), dtype=jnp.float64)
+    with pytest.raises(ValueError, match=r"u_t of shape \[H\]"):
+        layer.step(layer.init_state(), u64[0, :2])
