@@ -17,6 +17,7 @@ from ssmlab.layers.lru import LRU
 from ssmlab.layers.s4 import S4
 from ssmlab.layers.s4d import S4D
 from ssmlab.layers.s5 import S5
+from ssmlab.layers.stu import STU, STUApprox
 
 L, H = 13, 3
 
@@ -108,3 +109,102 @@ def test_step_checks_its_input(u64):
     layer = LRU(state_size=4, d_model=H, key=jr.key(0), dtype=jnp.float64)
     with pytest.raises(ValueError, match=r"u_t of shape \[H\]"):
         layer.step(layer.init_state(), u64[0, :2])
+
+
+STU_LEN = 16
+
+
+def _stu(preset, **kw):
+    return STU(d_in=H, d_out=2, seq_len=STU_LEN, num_filters=4, preset=preset, init="normal", dtype=jnp.float64,
+               key=jr.key(4), **kw)
+
+
+STU_CASES = {
+    "eq4_taps": lambda: _stu("paper_eq4"),
+    "ar_learnable_official": lambda: _stu("official", ar_method="associative"),
+    "ar_k_y3_no_taps": lambda: _stu("paper_ar_stu", k_u=0, k_y=3),
+    "flash_no_ar": lambda: _stu("flash"),
+    "hankel_l_delay1": lambda: _stu("flash_hankel_l", filter_delay=1, k_u=2),
+    "approx_eq4": lambda: STUApprox(d_in=H, d_out=2, seq_len=STU_LEN, num_filters=4, preset="paper_eq4",
+                                    init="normal", dtype=jnp.float64, key=jr.key(5)),
+}
+
+
+@pytest.fixture(scope="module")
+def u_stu():
+    return jr.normal(jr.key(6), (STU_LEN, H), jnp.float64)
+
+
+@pytest.mark.parametrize("case", sorted(STU_CASES))
+def test_stu_step_equals_call(case, u_stu):
+    _assert_streams(STU_CASES[case](), u_stu, cut=7)
+
+
+def test_stu_step_equals_every_evaluation_order(u_stu):
+    layer = _stu("paper_ar_stu")
+    _, y_scan = _scan_steps(layer, u_stu)
+    for order in ("frequency", "contract_first", "features", "transfer"):
+        y = layer.with_methods(order=order)(u_stu)
+        assert float(jnp.max(jnp.abs(y_scan - y))) <= 1e-10 * float(jnp.max(jnp.abs(y)))
+
+
+@eqx.filter_jit
+def _scan_stepper(stepper, u):
+    return stepper(u, stepper.init_state())
+
+
+@pytest.mark.parametrize("route,kw", [("futurefill", {}), ("futurefill_epoched", {"block": 5}),
+                                      ("futurefill_epoched", {})])
+def test_futurefill_routes_are_exact(route, kw, u_stu):
+    layer = _stu("paper_ar_stu")
+    y, _ = _scan_stepper(layer.stepper(route, **kw), u_stu)
+    ref = layer(u_stu)
+    assert float(jnp.max(jnp.abs(y - ref))) <= 1e-10 * float(jnp.max(jnp.abs(ref)))
+
+
+def test_stu_step_refuses_other_route_states(u_stu):
+    layer = _stu("flash")
+    with pytest.raises(TypeError, match="stepper"):
+        layer.step(layer.stepper("futurefill").init_state(), u_stu[0])
+
+
+def test_lds_distillation_error_decreases_with_state_size():
+    from ssmlab.core import lds_distill as lds
+    from ssmlab.core.filter_cache import cached_spectral_filters
+    from ssmlab.layers.stu import stu_kernels
+
+    sigma, phi = cached_spectral_filters(seq_len=64, num_filters=8, kind="hankel")
+    kappa = stu_kernels(sigma, phi, filter_delay=2, branches="both")
+    errors = []
+    for size in (4, 8, 16, 32):
+        poles = lds.distillation_poles(state_size=size, seq_len=64)
+        errors.append(lds.kernel_error(kappa, lds.lds_kernels(poles, lds.fit_lds(kappa, poles), length=64)))
+    assert all(b < 0.6 * a for a, b in zip(errors, errors[1:], strict=False)), errors
+    assert errors[-1] < 1e-3, errors  # measured 9.4e-5 (docs/streaming.md)
+
+
+def test_lds_route_output_error_decreases_with_state_size(u_stu):
+    layer = _stu("flash")
+    ref = layer(u_stu)
+    errs = []
+    for size in (4, 8, 16):
+        y, _ = _scan_stepper(layer.stepper("lds", state_size=size), u_stu)
+        errs.append(float(jnp.max(jnp.abs(y - ref)) / jnp.max(jnp.abs(ref))))
+    assert errs[2] < errs[1] < errs[0], errs
+    assert errs[2] < 1e-4, errs  # measured 9.9e-6 at P = 16 for L = 16
+
+
+@pytest.mark.parametrize("make", [lambda: LRU(state_size=4, d_model=H, key=jr.key(7)),
+                                  lambda: STU(d_in=H, seq_len=STU_LEN, num_filters=4, preset="paper_ar_stu",
+                                              init="normal", key=jr.key(8))], ids=["lru", "stu"])
+def test_float32_streaming(make, u_stu):
+    """float32 parameters and inputs: states stay float32/complex64; the routes agree to float32 rounding."""
+    layer = make()
+    u = u_stu.astype(jnp.float32)
+    y, y_scan, y_chunk, s_scan, _ = _routes(layer, u, 6)
+    assert y_scan.dtype == jnp.float32
+    assert all(x.dtype in (jnp.float32, jnp.complex64, jnp.int32) for x in jax.tree_util.tree_leaves(s_scan))
+    scale = float(jnp.max(jnp.abs(y)))
+    # L = 16 steps of float32 arithmetic against an FFT/associative route: a few hundred eps
+    assert float(jnp.max(jnp.abs(y_scan - y))) <= 1e-5 * scale
+    assert float(jnp.max(jnp.abs(y_chunk - y))) <= 1e-5 * scale
