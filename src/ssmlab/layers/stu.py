@@ -60,8 +60,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..core.checks import as_inexact, check_float_dtype
 from ..core.fftconv import fft_size
-from ..core.futurefill import CachedConvState
 from ..core.filter_cache import cached_spectral_filters
+from ..core.futurefill import CachedConvState
 from .base import AbstractSequenceLayer, register_layer
 from .stu_generation import STUStepper, STUStepState, make_stepper
 

@@ -122,7 +122,8 @@ def make_stepper(*, filters_fft, m_phi, m_u, m_y, m_y_mode: str, n: int, seq_len
     if route == "lds":
         if state_size is None:
             raise ValueError("route='lds' needs state_size= (the number P of distilled poles, even).")
-        kappa = np.asarray(filters_time(filters_fft, n=n, length=seq_len, dtype=jnp.float64))
+        f = np.asarray(filters_fft, np.float64)  # the fit runs in float64 on the host, whatever x64 says
+        kappa = np.fft.irfft(f[0] + 1j * f[1], n=n, axis=0)[:seq_len]
         poles = lds.distillation_poles(state_size=state_size, seq_len=seq_len)
         coeffs = lds.fit_lds(kappa, poles)
         gain = jnp.einsum("pj,jio->pio", jnp.asarray(coeffs, dtype), m_phi)
@@ -135,6 +136,6 @@ def make_stepper(*, filters_fft, m_phi, m_u, m_y, m_y_mode: str, n: int, seq_len
             consts = ff.dyadic_plan(kernel)
         else:
             consts = ff.epoched_plan(kernel, block=ff.default_block(seq_len) if block is None else block)
-    cast = (lambda m: None if m is None else m.astype(dtype))
-    return STUStepper(consts, cast(m_u), cast(m_y), int(m_phi.shape[1]), int(m_phi.shape[2]), route, m_y_mode,
+    m_u, m_y = (None if m is None else m.astype(dtype) for m in (m_u, m_y))
+    return STUStepper(consts, m_u, m_y, int(m_phi.shape[1]), int(m_phi.shape[2]), route, m_y_mode,
                       int(seq_len), jnp.dtype(dtype).name)
