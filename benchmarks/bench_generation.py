@@ -75,7 +75,7 @@ def main(full: bool = False) -> None:
         rates = "".join(f"{n / t:16.0f}" for n, t in zip(grid, ts, strict=True))
         print(f"{name:<20}{rates}{slope:8.2f}{THEORY[name]:8.1f}")
     last = {name: ts[-1] for name, ts in times.items()}
-    print("ratios at N=%d (time / exact): " % grid[-1]
+    print(f"ratios at N={grid[-1]} (time / exact): "
           + ", ".join(f"{k} {v / last['stu_exact']:.3g}" for k, v in last.items()))
 
 
