@@ -143,7 +143,7 @@ def _scan_stepper(stepper, u):
 
 
 @pytest.mark.parametrize("route,kw", [("futurefill", {}), ("futurefill_epoched", {"block": 5}),
-                                      ("futurefill_epoched", {})])
+                                      pytest.param("futurefill_epoched", {}, marks=pytest.mark.slow)])
 def test_futurefill_routes_are_exact(route, kw, u_stu):
     layer = _stu("paper_ar_stu")
     y, _ = _scan_stepper(layer.stepper(route, **kw), u_stu)
