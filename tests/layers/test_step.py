@@ -232,3 +232,15 @@ def test_stu_prefill_with_chunks_shorter_than_the_taps(u_stu):
     """Chunks of 1 and 2 steps (shorter than k_u = 3 and k_y = 2 of eq. (4)) still join to the full call."""
     y_chunks, y = _three_chunks(_stu("paper_eq4"), u_stu)
     assert float(jnp.max(jnp.abs(y_chunks - y))) <= 1e-10 * float(jnp.max(jnp.abs(y)))
+
+
+@pytest.mark.slow
+def test_streaming_page_example_runs():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "streaming.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks, "docs/streaming.md has no python example"
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})
