@@ -136,6 +136,9 @@ def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         found = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataFormatError(f"image: {path}: expected b'data' uint8 [num, 3072]; found {found}.")
+    if not len(data):
+        raise DataFormatError(f"image: {path}: b'data' holds no images (shape {data.shape}); a CIFAR-10 batch "
+                              f"holds 10,000.")
     labels = _labels(path, batch[b"labels"])
     if len(labels) != len(data):
         raise DataFormatError(f"image: {path}: {len(data)} images in b'data' but {len(labels)} labels.")
