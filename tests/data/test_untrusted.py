@@ -166,6 +166,22 @@ def test_admitted_helpers_accept_only_the_formats_use(tmp_path, payload, message
     assert "test_batch is not a readable CIFAR-10 pickle" in str(err.value)
 
 
+@pytest.mark.parametrize("target", [b"numpy._core.numeric\n_frombuffer\n", b"_codecs\nencode\n",
+                                    b"numpy\nndarray\n", b"numpy\ndtype\n", b"numpy.core.multiarray\n_reconstruct\n"])
+def test_pickle_cannot_modify_an_admitted_global(tmp_path, target):
+    """BUILD on an admitted global with (None, {"__defaults__": (1,)}) would setattr on a shared object."""
+    key = b"__defaults__"
+    raw = b"\x80\x02c" + target + b"N}(X" + len(key).to_bytes(4, "little") + key + b"K\x01\x85u\x86b."
+    fn = np.ndarray.__reduce_ex__(np.zeros(1), 5)[0]
+    before = fn.__defaults__
+    path = tmp_path / "test_batch"
+    path.write_bytes(raw)
+    with pytest.raises(DataFormatError, match="test_batch is not a readable CIFAR-10 pickle"):
+        read_cifar_batch(path)
+    assert fn.__defaults__ == before
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(np.arange(3), protocol=5)), np.arange(3))
+
+
 def test_garbage_and_truncated_pickles(tmp_path, batch):
     path = tmp_path / "data_batch_2"
     path.write_bytes(_py2_release_pickle(*batch)[:500])

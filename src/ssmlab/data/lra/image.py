@@ -51,8 +51,28 @@ def _empty_bytes(*args):
     return b""
 
 
+class _CallOnly:
+    """An admitted Python function as the pickle sees it: callable, but BUILD cannot change its attributes.
+
+    (BUILD with a (None, {"__defaults__": ...}) state would otherwise `setattr` on the shared function.)"""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn):
+        object.__setattr__(self, "_fn", fn)
+
+    def __call__(self, *args):
+        return self._fn(*args)
+
+    def __setattr__(self, name, value):
+        raise pickle.UnpicklingError(f"refused to set attribute {name!r} of an admitted global")
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError("refused to BUILD (set the state of) an admitted global")
+
+
 _RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own reconstructors, whatever their module
-_FROMBUFFER = np.ndarray.__reduce_ex__(np.zeros(1), 5)[0]
+_FROMBUFFER = _CallOnly(np.ndarray.__reduce_ex__(np.zeros(1), 5)[0])  # a Python function: guarded
 CIFAR_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # the release (numpy 1 names)
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # the same dict pickled under numpy 2
@@ -60,10 +80,10 @@ CIFAR_GLOBALS = {
     ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): _latin1_encode,  # Python 3, protocol 2: bytes as encode(str, 'latin1')
-    ("__builtin__", "bytes"): _empty_bytes,  # Python 3, protocol 2: b'' as bytes()
-    ("builtins", "bytes"): _empty_bytes,
-}
+    ("_codecs", "encode"): _CallOnly(_latin1_encode),  # Python 3, protocol 2: bytes as encode(str, 'latin1')
+    ("__builtin__", "bytes"): _CallOnly(_empty_bytes),  # Python 3, protocol 2: b'' as bytes()
+    ("builtins", "bytes"): _CallOnly(_empty_bytes),
+}  # _reconstruct is a builtin and ndarray, dtype are built-in types: BUILD cannot change them
 
 
 class CifarUnpickler(pickle.Unpickler):
