@@ -48,6 +48,7 @@ import copy
 import dataclasses
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -58,6 +59,7 @@ from ..core.checks import as_inexact, check_float_dtype
 from ..core.fftconv import fft_size
 from ..core.filter_cache import cached_spectral_filters
 from .base import AbstractSequenceLayer, register_layer
+from .frozen import FrozenArray
 
 ORDERS = ("frequency", "contract_first", "features", "transfer")
 AR_METHODS = ("scan", "associative")
@@ -224,10 +226,15 @@ def _init_m_y(opts: STUOptions, h_out: int, dtype) -> Array | None:
     return m_y
 
 
-def _frozen_spectrum(kernels: np.ndarray, n: int, dtype) -> Array:
+def _frozen_spectrum(kernels: np.ndarray, n: int, dtype) -> FrozenArray:
     """rfft(κ, n) in float64 on the host, stored as real [2, n//2+1, J] (real, imaginary) in `dtype`."""
     spec = np.fft.rfft(kernels, n=n, axis=0)
-    return jnp.asarray(np.stack([spec.real, spec.imag]), dtype=dtype)
+    return FrozenArray(np.stack([spec.real, spec.imag]).astype(_host_dtype(dtype)))
+
+
+def _host_dtype(dtype) -> np.dtype:
+    """NumPy dtype a frozen buffer of a `dtype` layer is stored in (float64 only when x64 is on)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
 def _check_input(u, h_in: int, seq_len: int):
@@ -246,7 +253,7 @@ def _work_dtype(u, param) -> jnp.dtype:
 
 
 def stu_frozen_fields() -> tuple[str, ...]:
-    """Names of the frozen (non-trainable) array fields of `STU` and `STUApprox`: the optimiser skips them."""
+    """Names of the frozen fields of `STU` and `STUApprox`: static `FrozenArray`s, so no optimiser sees them."""
     return ("sigma", "filters_fft")
 
 
@@ -256,7 +263,7 @@ def _filter_spectrum(seq_len: int, num_filters: int, opts: STUOptions, dtype, us
                                          use_cache=use_cache)
     n = fft_size(2 * seq_len - 1) if seq_len > 1 else 2
     kernels = stu_kernels(sigma, phi, filter_delay=opts.filter_delay, branches=opts.branches)
-    return jnp.asarray(sigma, dtype), _frozen_spectrum(kernels, n, dtype), n
+    return FrozenArray(np.asarray(sigma).astype(_host_dtype(dtype))), _frozen_spectrum(kernels, n, dtype), n
 
 
 def _autoregression(self, u: Array, delta: Array, dtype) -> Array:
@@ -277,7 +284,10 @@ class STU(AbstractSequenceLayer):
     `m_phi_plus[K, H_in, H_out]`, `m_phi_minus[K, H_in, H_out]` (None for one branch),
     `m_u[k_u, H_in, H_out]` (None if k_u = 0), `m_y[k_y, H_out, H_out]` (learnable AR only).
     Frozen (see `stu_frozen_fields()`): `sigma[K]` and `filters_fft[2, n//2+1, J]`, the real and
-    imaginary parts of rfft(κ, n), κ the delayed σ^{1/4}-weighted filters of both branches.
+    imaginary parts of rfft(κ, n), κ the delayed σ^{1/4}-weighted filters of both branches. They
+    are static `FrozenArray`s, not pytree leaves, so `eqx.partition(model, eqx.is_inexact_array)`
+    with any optax optimiser (weight decay included) leaves them untouched; read them with
+    `np.asarray(layer.sigma)` or `layer.filters_fft.value()`.
     Noise-level filters (σ_k/σ_1 < 1e-14 at short L) are kept: their weight σ^{1/4} is < 3e-4,
     so they only add parameters; pass a smaller `num_filters` to drop them.
     Inputs may be shorter than `seq_len`: the seq_len filters are used at lags < L (the FFT size
@@ -293,8 +303,8 @@ class STU(AbstractSequenceLayer):
     m_phi_minus: Float[Array, "K Hin Hout"] | None
     m_u: Float[Array, "ku Hin Hout"] | None
     m_y: Float[Array, "ky Hout Hout"] | None
-    sigma: Float[Array, " K"]
-    filters_fft: Float[Array, "2 m J"]
+    sigma: FrozenArray = eqx.field(static=True)  # [K], not a pytree leaf (see layers/frozen.py)
+    filters_fft: FrozenArray = eqx.field(static=True)  # [2, n//2+1, J]
     seq_len: int = eqx.field(static=True)
     fft_n: int = eqx.field(static=True)
     options: STUOptions = eqx.field(static=True)
@@ -342,8 +352,8 @@ class STU(AbstractSequenceLayer):
         return jnp.concatenate([self.m_phi_plus, self.m_phi_minus], axis=0)
 
     def spectrum(self, dtype) -> Array:
-        """Complex kernel spectrum rfft(κ, n) [n//2+1, J] (frozen: gradients are stopped)."""
-        f = lax.stop_gradient(self.filters_fft).astype(dtype)
+        """Complex kernel spectrum rfft(κ, n) [n//2+1, J] (a constant: no gradient flows into it)."""
+        f = self.filters_fft.value(dtype)
         return lax.complex(f[0], f[1])
 
     def __call__(self, u: Array) -> Array:
@@ -373,8 +383,8 @@ class STUApprox(AbstractSequenceLayer):
     m_filters_minus: Float[Array, "K Hout"] | None
     m_u: Float[Array, "ku Hin Hout"] | None
     m_y: Float[Array, "ky Hout Hout"] | None
-    sigma: Float[Array, " K"]
-    filters_fft: Float[Array, "2 m J"]
+    sigma: FrozenArray = eqx.field(static=True)  # [K], not a pytree leaf (see layers/frozen.py)
+    filters_fft: FrozenArray = eqx.field(static=True)  # [2, n//2+1, J]
     seq_len: int = eqx.field(static=True)
     fft_n: int = eqx.field(static=True)
     options: STUOptions = eqx.field(static=True)
@@ -415,7 +425,7 @@ class STUApprox(AbstractSequenceLayer):
         u = _check_input(u, self.m_inputs.shape[0], self.seq_len)
         dtype = _work_dtype(u, self.m_inputs)
         x = u.astype(dtype)
-        f = lax.stop_gradient(self.filters_fft).astype(dtype)
+        f = self.filters_fft.value(dtype)
         channel_filters = lax.complex(f[0] @ self.m_filters.astype(dtype), f[1] @ self.m_filters.astype(dtype))
         v_hat = jnp.fft.rfft(x @ self.m_inputs.astype(dtype), n=self.fft_n, axis=0)
         delta = jnp.fft.irfft(v_hat * channel_filters, n=self.fft_n, axis=0)[: x.shape[0]]
