@@ -3,7 +3,7 @@
 Public API (details in the README):
 
 >>> import jax, jax.numpy as jnp, ssmlab
->>> layer = ssmlab.LinearSSM(state_size=8, d_in=2, key=jax.random.key(0))
+>>> layer = ssmlab.LinearSSM(state_size=8, d_model=2, key=jax.random.key(0))
 >>> layer(jnp.ones((16, 2))).shape
 (16, 2)
 """

@@ -58,7 +58,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..core.checks import as_inexact, check_float_dtype
 from ..core.fftconv import fft_size
 from ..core.filter_cache import cached_spectral_filters
-from .base import AbstractSequenceLayer, register_layer
+from .base import AbstractSequenceLayer, register_layer, width_argument
 from .frozen import FrozenArray
 
 ORDERS = ("frequency", "contract_first", "features", "transfer")
@@ -294,7 +294,7 @@ class STU(AbstractSequenceLayer):
     stays that of seq_len, so the output is exact, only not the cheapest for short inputs).
 
     >>> import jax.numpy as jnp, jax.random as jr
-    >>> layer = STU(d_in=2, seq_len=32, num_filters=4, preset="paper_ar_stu", key=jr.key(0))
+    >>> layer = STU(d_model=2, seq_len=32, num_filters=4, preset="paper_ar_stu", key=jr.key(0))
     >>> layer(jnp.ones((32, 2))).shape
     (32, 2)
     """
@@ -312,10 +312,15 @@ class STU(AbstractSequenceLayer):
     order: str = eqx.field(static=True)
     ar_method: str = eqx.field(static=True)
 
-    def __init__(self, *, d_in: int, seq_len: int, d_out: int | None = None, num_filters: int = 24,
+    def __init__(self, *, d_model: int | None = None, seq_len: int, d_out: int | None = None, num_filters: int = 24,
                  preset: str = "paper_eq4", order: str = DEFAULT_ORDER, ar_method: str = "scan",
-                 dtype=jnp.float32, use_cache: bool = True, key: PRNGKeyArray, **options):
-        """Build filters (cached on disk) and parameters; `options` override the preset's `STUOptions`."""
+                 dtype=jnp.float32, use_cache: bool = True, key: PRNGKeyArray, d_in: int | None = None,
+                 **options):
+        """Build filters (cached on disk) and parameters; `options` override the preset's `STUOptions`.
+
+        `d_model` is the input width H_in (`d_out` defaults to it); `d_in` is its deprecated alias.
+        """
+        d_in = width_argument("STU", d_model, d_in)
         opts = resolve_options(preset, **options)
         d_out = d_in if d_out is None else d_out
         _check_sizes(d_in, d_out, seq_len, num_filters, dtype)
@@ -391,10 +396,14 @@ class STUApprox(AbstractSequenceLayer):
     m_y_mode: str = eqx.field(static=True)
     ar_method: str = eqx.field(static=True)
 
-    def __init__(self, *, d_in: int, seq_len: int, d_out: int | None = None, num_filters: int = 24,
+    def __init__(self, *, d_model: int | None = None, seq_len: int, d_out: int | None = None, num_filters: int = 24,
                  preset: str = "flash", ar_method: str = "scan", dtype=jnp.float32, use_cache: bool = True,
-                 key: PRNGKeyArray, **options):
-        """Build filters and parameters; `options` override the preset's `STUOptions`."""
+                 key: PRNGKeyArray, d_in: int | None = None, **options):
+        """Build filters and parameters; `options` override the preset's `STUOptions`.
+
+        `d_model` is the input width H_in (`d_out` defaults to it); `d_in` is its deprecated alias.
+        """
+        d_in = width_argument("STUApprox", d_model, d_in)
         opts = resolve_options(preset, **options)
         d_out = d_in if d_out is None else d_out
         _check_sizes(d_in, d_out, seq_len, num_filters, dtype)
@@ -434,7 +443,7 @@ class STUApprox(AbstractSequenceLayer):
 
 def _check_sizes(d_in, d_out, seq_len, num_filters, dtype) -> None:
     check_float_dtype("dtype", dtype)
-    for name, v in (("d_in", d_in), ("d_out", d_out), ("seq_len", seq_len), ("num_filters", num_filters)):
+    for name, v in (("d_model", d_in), ("d_out", d_out), ("seq_len", seq_len), ("num_filters", num_filters)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive integer; got {v!r}.")
     if num_filters > seq_len:
@@ -476,8 +485,8 @@ def make_stu(*, d_model: int, seq_len: int, key, use_tensordot_approx: bool = Fa
     layer_kw, opts = _options(options)
     if use_tensordot_approx:
         layer_kw.pop("order", None)
-        return STUApprox(d_in=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
-    return STU(d_in=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
+        return STUApprox(d_model=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
+    return STU(d_model=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
 
 
 @register_layer("ar_stu")
