@@ -44,5 +44,6 @@ from .theory.expressivity_construction import minimal_depth_search as minimal_de
 from .theory.expressivity_construction import shallow_to_deep as shallow_to_deep
 from .train import TrainConfig as TrainConfig
 from .train import TrainResult as TrainResult
+from .train import load_run as load_run
 from .train import train as train
 from .train import trainable as trainable

@@ -1,6 +1,7 @@
 """Train and evaluate a `SequenceModel` on a registered task, with checkpoints and resumption.
 
-Run layout (`out_dir`): `config.json` (the frozen config, its hash, versions and devices),
+Run layout (`out_dir`): `config.json` (the frozen config, its hash, versions and devices, the
+task's `model_spec` and the step counts, so `ssmlab.load_run` rebuilds the model without data),
 `metrics.jsonl` (step records: loss, accuracy, learning rate, throughput; epoch records: train
 and test loss/accuracy), `checkpoint.npz` (latest, atomic), `best.npz` (best evaluation
 accuracy) and `summary.json`.
@@ -67,17 +68,32 @@ class TrainResult:
     finished: bool
 
 
-def build_model(cfg: TrainConfig, task: Task, key) -> tuple[Any, Any]:
-    """(model, norm state) for `task` with the architecture in `cfg`."""
+MODEL_SPEC_KEYS = ("seq_len", "input_kind", "input_dim", "vocab_size", "num_classes", "pooling")
+
+
+def model_spec(task: Task) -> dict:
+    """What the model's architecture needs from `task` (saved in config.json so a run loads without its data)."""
+    return {k: getattr(task, k) for k in MODEL_SPEC_KEYS}
+
+
+def build_model(cfg: TrainConfig, task: Task | dict, key) -> tuple[Any, Any]:
+    """(model, norm state) for `task` (or its `model_spec`) with the architecture in `cfg`."""
+    spec = model_spec(task) if isinstance(task, Task) else task
     options = parse_options("layer_options", cfg.layer_options)
     if cfg.state_size > 0:
         options.setdefault("state_size", cfg.state_size)
-    pooling = task.pooling if cfg.pooling == "task" else cfg.pooling
-    d_out = task.num_classes if task.num_classes > 0 else task.input_dim
-    return make_model(layer=cfg.model, d_model=cfg.d_model, depth=cfg.depth, d_out=d_out, seq_len=task.seq_len,
-                      input_kind=task.input_kind, d_in=task.input_dim, vocab_size=task.vocab_size, norm=cfg.norm,
-                      prenorm=cfg.prenorm, mixing=cfg.mixing, dropout=cfg.dropout, pooling=pooling,
+    pooling = spec["pooling"] if cfg.pooling == "task" else cfg.pooling
+    d_out = spec["num_classes"] if spec["num_classes"] > 0 else spec["input_dim"]
+    return make_model(layer=cfg.model, d_model=cfg.d_model, depth=cfg.depth, d_out=d_out, seq_len=spec["seq_len"],
+                      input_kind=spec["input_kind"], d_in=spec["input_dim"], vocab_size=spec["vocab_size"],
+                      norm=cfg.norm, prenorm=cfg.prenorm, mixing=cfg.mixing, dropout=cfg.dropout, pooling=pooling,
                       layer_options=options, key=key)
+
+
+def init_optimizer_state(cfg: TrainConfig, model: Any, total_steps: int) -> tuple[optax.GradientTransformation, Any]:
+    """(optimiser, its initial state) for `model`: the run's, and the template its checkpoints load into."""
+    optimizer = make_optimizer(cfg, model, total_steps)
+    return optimizer, optimizer.init(eqx.filter(model, trainable(model)))
 
 
 def _make_steps(optimizer: optax.GradientTransformation):
@@ -122,10 +138,12 @@ def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh)
     return {"loss": float(totals[0] / max(totals[2], 1.0)), "accuracy": float(totals[1] / max(totals[2], 1.0))}
 
 
-def _write_config(out_dir: Path, cfg: TrainConfig) -> None:
+def _write_config(out_dir: Path, cfg: TrainConfig, run: _Run) -> None:
     if jax.process_index() != 0:  # one writer per run directory
         return
-    record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": environment()}
+    record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": environment(),
+              "model_spec": model_spec(run.task), "steps_per_epoch": run.steps_per_epoch,
+              "total_steps": run.total_steps}
     atomic_write_text(out_dir / "config.json", json.dumps(record, indent=2, sort_keys=True))
 
 
@@ -152,8 +170,7 @@ class _Run:
                              "lower --set batch_size.")
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.model, self.state = build_model(cfg, task, jr.key(cfg.seed))
-        self.optimizer = make_optimizer(cfg, self.model, self.total_steps)
-        self.opt_state = self.optimizer.init(eqx.filter(self.model, trainable(self.model)))
+        self.optimizer, self.opt_state = init_optimizer_state(cfg, self.model, self.total_steps)
         self.step, self.best, self.history = 0, -math.inf, []
         self.loss_sum = 0.0  # sum of this epoch's training losses so far
         self.wall_before = self.wall_saved = 0.0  # training seconds before this process; at the last save
@@ -257,7 +274,7 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     out_dir.mkdir(parents=True, exist_ok=True)
     task = task if task is not None else make_task(cfg.task, **parse_options("task_options", cfg.task_options))
     run = _Run(cfg, out_dir, task, resume)
-    _write_config(out_dir, cfg)
+    _write_config(out_dir, cfg, run)
     base_key = jr.key(cfg.seed + 1)
     schedule = lr_schedule(cfg, run.total_steps)
     run.started = time.perf_counter()
