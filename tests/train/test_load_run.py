@@ -1,5 +1,7 @@
 """ssmlab.load_run: a trained run's model comes back from best.npz / checkpoint.npz, damaged files are refused."""
 
+import contextlib
+import io
 import json
 import shutil
 
@@ -32,14 +34,17 @@ def _toy_task(L=10):
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(task="toy-unregistered", model="lru", depth=1, d_model=8, state_size=4, batch_size=16,
-                      epochs=1, lr=1e-2, progress=False)
+                      epochs=1, lr=1e-2, progress=True, print_every=1)
     task = _toy_task()
-    return ssmlab.train(cfg, out, task=task), cfg, jnp.asarray(task.test.x[:5])
+    stdout = io.StringIO()  # not a terminal, as under a batch system
+    with contextlib.redirect_stdout(stdout):
+        res = ssmlab.train(cfg, out, task=task)
+    return res, cfg, jnp.asarray(task.test.x[:5]), stdout.getvalue()
 
 
 @pytest.mark.parametrize("which", ["best", "last"])
 def test_loaded_model_gives_the_trained_outputs(trained, which):
-    res, cfg, x = trained
+    res, cfg, x, _ = trained
     model, state, loaded_cfg = ssmlab.load_run(res.out_dir, which=which)
     assert loaded_cfg == cfg
     want, got = _outputs(res.model, res.state, x), _outputs(model, state, x)
@@ -55,7 +60,7 @@ def _copy(res, tmp_path):
 
 
 def test_damaged_runs_are_refused_with_the_file_named(trained, tmp_path):
-    res, _, _ = trained
+    res, _, _, _ = trained
     run = _copy(res, tmp_path)
     data = (run / "best.npz").read_bytes()
     (run / "best.npz").write_bytes(data[: len(data) // 2])
@@ -76,7 +81,7 @@ def test_damaged_runs_are_refused_with_the_file_named(trained, tmp_path):
 
 
 def test_a_checkpoint_of_another_run_is_refused(trained, tmp_path):
-    res, _, _ = trained
+    res, _, _, _ = trained
     run = _copy(res, tmp_path)
     record = json.loads((run / "config.json").read_text())
     record["config"]["seed"] = 1  # a consistent config.json of another run next to this run's checkpoints
@@ -84,3 +89,11 @@ def test_a_checkpoint_of_another_run_is_refused(trained, tmp_path):
     (run / "config.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="config hash"):
         ssmlab.load_run(run)
+
+
+def test_training_without_a_terminal_prints_plain_lines(trained):
+    _, _, _, stdout = trained
+    lines = stdout.splitlines()  # 32 examples / batch 16 = 2 steps, one epoch
+    assert [ln.split()[:2] for ln in lines[:2]] == [["step", "1/2"], ["step", "2/2"]]
+    assert " acc " in lines[0] and " ex/s " in lines[1] and " eta " in lines[1]
+    assert lines[2].startswith("epoch 1/1 step 2/2 train_loss ") and "test_accuracy" in lines[2] and len(lines) == 3

@@ -247,7 +247,7 @@ def _check_finite(loss: float, run: _Run) -> None:
             f"{run.cfg.grad_clip}), or check the inputs. The last good checkpoint is in {run.out_dir}.")
 
 
-def _end_epoch(run: _Run, epoch: int) -> None:
+def _end_epoch(run: _Run, epoch: int, bar: TrainProgress | None = None) -> None:
     record = {"event": "epoch", "epoch": epoch + 1, "step": run.step,
               "train_loss": run.loss_sum / run.steps_per_epoch, "elapsed_s": run.elapsed()}
     if (epoch + 1) % run.cfg.eval_every == 0 or epoch + 1 == run.cfg.epochs:
@@ -261,6 +261,8 @@ def _end_epoch(run: _Run, epoch: int) -> None:
             run.save("best.npz")
     run.history.append(record)
     run.log.write(record)
+    if bar is not None:
+        bar.epoch(record, run.cfg.epochs)
 
 
 def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, resume: bool = False,
@@ -282,7 +284,9 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     if run.epoch_end_pending:  # killed after the checkpoint of an epoch's last step, before its evaluation
         _end_epoch(run, run.step // run.steps_per_epoch - 1)
         run.save()
-    with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress and jax.process_index() == 0) as bar:
+    with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress and jax.process_index() == 0,
+                       steps_per_epoch=run.steps_per_epoch, print_every=cfg.print_every,
+                       elapsed_before=run.wall_before) as bar:
         for epoch in range(run.step // run.steps_per_epoch, cfg.epochs):
             skip = run.step - epoch * run.steps_per_epoch
             if skip == 0:
@@ -295,9 +299,10 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
                 run.step += 1
                 _check_finite(loss, run)
                 run.loss_sum += loss
-                bar.update(loss=loss, examples=cfg.batch_size)
+                acc = float(acc)
+                bar.update(loss=loss, examples=cfg.batch_size, accuracy=acc)
                 if run.step % cfg.log_every == 0:
-                    run.log.write({"event": "step", "step": run.step, "loss": loss, "accuracy": float(acc),
+                    run.log.write({"event": "step", "step": run.step, "loss": loss, "accuracy": acc,
                                    "lr": float(schedule(run.step - 1)), "examples_per_s": bar.throughput})
                 stop = bool(callback(run.step, loss)) if callback is not None else False
                 stop = stop or (cfg.max_steps > 0 and run.step >= cfg.max_steps)
@@ -306,7 +311,7 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
                 if stop and run.step % run.steps_per_epoch:
                     break
             if run.step % run.steps_per_epoch == 0:
-                _end_epoch(run, epoch)
+                _end_epoch(run, epoch, bar)
             run.save()
             if stop:
                 break
