@@ -1,4 +1,4 @@
-"""Command-line interface: `ssmlab info | list | reproduce | run | train` (thin: parse flags -> config -> run)."""
+"""Command-line interface: `ssmlab info | list | show | reproduce | run | train` (thin: flags -> config -> run)."""
 
 from __future__ import annotations
 
@@ -119,6 +119,41 @@ def list_():
 
 
 @app.command()
+def show(name: Annotated[str, typer.Argument(help="Experiment name (see `ssmlab list`).")]):
+    """An experiment's config keys: types, defaults, the quick and full presets, allowed choices."""
+    from ._describe import describe_config
+    from .experiments import get
+
+    try:
+        exp = get(name)
+    except KeyError as err:
+        raise _usage_error(str(err.args[0]), "NAME") from err
+    choices = {k: "one of " + ", ".join(v) for k, v in getattr(exp.config_cls, "CHOICES", {}).items()}
+    typer.echo(f"{exp.name}: {exp.paper}\nchecks: {exp.checks}\n")
+    typer.echo(describe_config(exp.config_cls, {"quick": exp.quick, "full": exp.full}, choices))
+    typer.echo(f"\nssmlab run {exp.name} [--full] --set key=value (tuples: --set key=a,b,c)")
+
+
+def _show_train_config(task: str, model: str) -> None:
+    """`ssmlab train --show-config`: TrainConfig keys with defaults and the task's presets, then task options."""
+    from ._describe import describe_config, describe_options
+    from .data.dataset import task_factory
+    from .train import TrainConfig, preset, preset_names
+    from .train.config import RUN_ONLY_FIELDS
+
+    try:
+        factory = task_factory(task)
+    except ValueError as err:
+        raise _usage_error(str(err), "--task") from err
+    presets = {f"--config {n}": preset(task, n, model) for n in preset_names(task)}
+    typer.echo(f"TrainConfig (ssmlab train --set key=value; run-only keys, not in the config hash: "
+               f"{', '.join(RUN_ONLY_FIELDS)})\n")
+    typer.echo(describe_config(TrainConfig, presets))
+    typer.echo(f"\ntask {task!r} options (--set task_options='key=value;key=value'):\n")
+    typer.echo(describe_options(factory))
+
+
+@app.command()
 def reproduce(
     quick: Annotated[bool, typer.Option("--quick/--full", help="CPU-minute presets or the papers' sizes.")] = True,
     only: Annotated[list[str] | None, typer.Option(help="Run only these experiments (repeatable).")] = None,
@@ -159,7 +194,7 @@ def run(
     full: Annotated[bool, typer.Option("--full", help="Start from the full preset instead of quick.")] = False,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("results"),
 ):
-    """Run one experiment with config overrides and write its report."""
+    """Run one experiment with config overrides and write its report (`ssmlab show NAME` lists the keys)."""
     from .experiments.runner import reproduce as _reproduce
 
     preset = "full" if full else "quick"
@@ -186,6 +221,8 @@ def train(
         "with any process count. See docs/distributed.md."))] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Root folder of downloaded or generated "
                                                   "data (sets $SSMLAB_DATA for this run).")] = None,
+    show_config: Annotated[bool, typer.Option("--show-config", help=(
+        "Print TrainConfig's keys (types, defaults, the task's presets) and the task's options, then exit."))] = False,
 ):
     """Train a stacked model on a task; writes config.json, metrics.jsonl, checkpoints and summary.json.
 
@@ -203,6 +240,9 @@ def train(
     from .train import train as _train
     from .train.config import with_overrides
 
+    if show_config:
+        _show_train_config(task, model)
+        return
     try:
         base = preset(task, config, model) if config else TrainConfig(task=task, model=model)
         cfg = with_overrides(base, parse_sets(set_))

@@ -138,6 +138,13 @@ def task_names() -> list[str]:
     return sorted(_TASKS)
 
 
+def task_factory(name: str) -> TaskFactory:
+    """The factory registered as task `name` (its keyword parameters are the task's options)."""
+    if name not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {task_names()}.")
+    return _TASKS[name]
+
+
 def make_task(name: str, **options) -> Task:
     """Build the registered task `name`."""
     if name not in _TASKS:
