@@ -2,7 +2,6 @@
 
 import dataclasses
 import inspect
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -45,11 +44,11 @@ def test_show_unknown_experiment_is_a_one_line_error():
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_train_show_config_lists_train_config_presets_and_task_options():
-    with runner.isolated_filesystem():
-        result = runner.invoke(app, ["train", "--show-config", "--task", "digits", "--model", "lru"])
-        assert result.exit_code == 0, result.output
-        assert not Path("runs").exists()  # printed and exited: no run directory, no training
+def test_train_show_config_lists_train_config_presets_and_task_options(tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--show-config", "--task", "digits", "--model", "lru", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert not out.exists()  # printed and exited: no run directory, no training
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
     rows = _rows(result.output, fields)
     assert sorted(rows) == sorted(fields)
