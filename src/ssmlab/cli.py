@@ -105,8 +105,9 @@ def info():
     from .environment import environment
 
     for key, value in environment().items():
+        if key == "x64":  # the global flag is off by design: library code enables float64 where it needs it
+            value = f"{value} (float64 is enabled per computation: theory code runs under jax.enable_x64)"
         typer.echo(f"{key:>8}: {value}")
-    typer.echo("     x64: float64 is enabled per computation (theory code runs under jax.enable_x64).")
 
 
 @app.command("list")
