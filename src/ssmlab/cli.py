@@ -266,8 +266,10 @@ def train(
     except ValueError as err:
         raise _usage_error(str(err)) from err
     s = result.summary
-    acc = f"test accuracy {s['test_accuracy']:.4f} (best {s['best_accuracy']:.4f})" if "test_accuracy" in s else \
-        "no evaluation yet (stopped before the end of an epoch)"
+    acc = (f"test accuracy {s['test_accuracy']:.4f} of the best-validation model (validation "
+           f"{s['best_accuracy']:.4f})" if "test_accuracy" in s else
+           f"best validation accuracy {s['best_accuracy']:.4f}; test not read (interrupted)" if s["best_accuracy"]
+           is not None else "no evaluation yet (stopped before the end of an epoch)")
     typer.echo(f"{out}: {s['steps']}/{s['total_steps']} steps, {acc}")
 
 

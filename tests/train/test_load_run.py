@@ -14,15 +14,15 @@ import pytest
 import ssmlab
 from ssmlab.data.dataset import ArrayDataset, Task
 from ssmlab.models.sequence_model import apply_batch
+from ssmlab.train import checkpoint as ckpt
 from ssmlab.train.config import TrainConfig, config_hash
-
 
 _outputs = eqx.filter_jit(lambda m, s, x: apply_batch(m, s, x, inference=True)[0])  # one compile for all
 
 
 def _toy_task(L=10):
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, L, 1)).astype(np.float32)
+    x = rng.normal(size=(36, L, 1)).astype(np.float32)  # 32 train + 4 held out for validation
     xt = rng.normal(size=(12, L, 1)).astype(np.float32)
     label = lambda a: (a[:, : L // 2, 0].sum(axis=1) > 0).astype(np.int32)  # noqa: E731
     # not a registered task: load_run must rebuild the model from config.json alone
@@ -93,7 +93,38 @@ def test_a_checkpoint_of_another_run_is_refused(trained, tmp_path):
 
 def test_training_without_a_terminal_prints_plain_lines(trained):
     _, _, _, stdout = trained
-    lines = stdout.splitlines()  # 32 examples / batch 16 = 2 steps, one epoch
+    lines = stdout.splitlines()  # 32 training examples / batch 16 = 2 steps, one epoch
     assert [ln.split()[:2] for ln in lines[:2]] == [["step", "1/2"], ["step", "2/2"]]
     assert " acc " in lines[0] and " ex/s " in lines[1] and " eta " in lines[1]
-    assert lines[2].startswith("epoch 1/1 step 2/2 train_loss ") and "test_accuracy" in lines[2] and len(lines) == 3
+    assert lines[2].startswith("epoch 1/1 step 2/2 train_loss ") and "val_accuracy" in lines[2] and len(lines) == 3
+
+
+def test_model_selection_on_validation_and_test_read_once(trained):
+    res, _, _, _ = trained
+    records = [json.loads(line) for line in (res.out_dir / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r["event"] == "epoch"]
+    tests = [r for r in records if "test_accuracy" in r]
+    assert epochs and all("val_accuracy" in r and "test_accuracy" not in r for r in epochs)
+    assert len(tests) == 1 and tests[0]["event"] == "test" and tests[0]["model"] == "best.npz"
+    assert res.summary["best_accuracy"] == max(r["val_accuracy"] for r in epochs)
+    # the recorded test accuracy is that of best.npz's model on the 12 test examples, computed here directly
+    model, state, _ = ssmlab.load_run(res.out_dir, which="best")
+    task = _toy_task()
+    predicted = np.argmax(np.asarray(_outputs(model, state, jnp.asarray(task.test.x))), axis=1)
+    assert res.summary["test_accuracy"] == pytest.approx(float(np.mean(predicted == task.test.y)))
+    assert ckpt.read_header(res.out_dir / "checkpoint.npz")["test"]["test_accuracy"] == res.summary["test_accuracy"]
+
+
+def test_a_forged_test_result_is_refused(trained):
+    res, cfg, _, _ = trained
+    path = res.out_dir / "checkpoint.npz"
+    header = ckpt.read_header(path)
+    record = json.loads((res.out_dir / "config.json").read_text())
+    kw = dict(steps_per_epoch=record["steps_per_epoch"], total_steps=record["total_steps"], seed=cfg.seed,
+              key_data=np.asarray(jax.random.key_data(jax.random.key(cfg.seed))).tolist())
+    ckpt.check_run_header(header, path, **kw)
+    for forged, match in ((header["test"] | {"test_accuracy": 1.5}, "out of range"),
+                          (header["test"] | {"step": header["step"] + 1}, "not a step of this run"),
+                          ({"test_accuracy": 0.5}, "must hold step")):
+        with pytest.raises(ValueError, match=match):
+            ckpt.check_run_header(header | {"test": forged}, path, **kw)
