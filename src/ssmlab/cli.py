@@ -236,7 +236,9 @@ def train(
     """
     import dataclasses
 
+    from .data import task_names
     from .data.lra.files import DataFormatError, DataNotFoundError
+    from .layers import layer_names
     from .train import TrainConfig, TrainingDiverged, preset
     from .train import train as _train
     from .train.config import with_overrides
@@ -244,8 +246,16 @@ def train(
     if show_config:
         _show_train_config(task, model)
         return
+    if model not in layer_names():
+        raise _usage_error(f"unknown model {model!r}; choose one of {', '.join(layer_names())}.", "--model")
+    if task not in task_names():
+        raise _usage_error(f"unknown task {task!r}; `ssmlab data list` shows the {len(task_names())} tasks.",
+                           "--task")
     try:
         base = preset(task, config, model) if config else TrainConfig(task=task, model=model)
+    except (ValueError, KeyError) as err:
+        raise _usage_error(str(err.args[0] if isinstance(err, KeyError) else err), "--config") from err
+    try:
         cfg = with_overrides(base, parse_sets(set_))
         if distributed:
             cfg = dataclasses.replace(cfg, distributed=True)

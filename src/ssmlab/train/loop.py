@@ -30,6 +30,7 @@ an uninterrupted one except for wall-clock fields and one "resumed" record per r
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -124,6 +125,34 @@ def _make_steps(optimizer: optax.GradientTransformation):
     return train_step, eval_step
 
 
+_STEPS: collections.OrderedDict = collections.OrderedDict()  # (config, total steps, model structure) -> steps
+
+
+def _optimizer_and_steps(cfg: TrainConfig, model, total_steps: int):
+    """The optimiser and its jitted steps; runs of the same config and model structure share them.
+
+    JAX caches compiled code per function object, so a new closure per run would compile again in
+    every `train` call of a process (resume, sweeps, tests). The optimiser is a function of the config,
+    the step count and the model's structure only, which is the key here; a structure that cannot be
+    hashed or compared (a static field holding an array) is simply not cached.
+    """
+    try:
+        key = (config_hash(cfg), total_steps, jax.tree_util.tree_structure(model))
+        hit = _STEPS.get(key)
+    except (TypeError, ValueError):
+        key, hit = None, None
+    if hit is not None:
+        _STEPS.move_to_end(key)
+        return hit
+    optimizer = make_optimizer(cfg, model, total_steps)
+    out = (optimizer, *_make_steps(optimizer))
+    if key is not None:
+        _STEPS[key] = out
+        while len(_STEPS) > 8:
+            _STEPS.popitem(last=False)
+    return out
+
+
 def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh) -> dict[str, float]:
     """Loss and accuracy over a whole dataset (last batch padded with zero-weight examples).
 
@@ -176,7 +205,8 @@ class _Run:
                              "lower --set batch_size.")
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.model, self.state = build_model(cfg, task, jr.key(cfg.seed))
-        self.optimizer, self.opt_state = init_optimizer_state(cfg, self.model, self.total_steps)
+        self.optimizer, self.train_step, self.eval_step = _optimizer_and_steps(cfg, self.model, self.total_steps)
+        self.opt_state = self.optimizer.init(eqx.filter(self.model, trainable(self.model)))
         self.step, self.best, self.history = 0, -math.inf, []
         self.best_tree: tuple | None = None  # (model, state) of best.npz, when chosen by this process
         self.test: dict | None = None  # the final test evaluation, once the run has finished
@@ -207,7 +237,6 @@ class _Run:
             self.log.path.unlink(missing_ok=True)
         self.model, self.state, self.opt_state = parallel.replicate((self.model, self.state, self.opt_state),
                                                                     self.mesh)
-        self.train_step, self.eval_step = _make_steps(self.optimizer)
 
     def _remove_stale_temps(self) -> None:
         if jax.process_index() == 0:  # process 0 writes checkpoints, metrics, summary; others would race it
