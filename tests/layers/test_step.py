@@ -48,8 +48,8 @@ def u64():
 
 
 DIAGONAL_CASES = {
-    "linear_real": lambda k: LinearSSM(state_size=4, d_in=H, d_out=2, key=k, dtype=jnp.float64),
-    "linear_complex_freq_nod": lambda k: LinearSSM(state_size=4, d_in=H, complex_state=True, mode="frequency",
+    "linear_real": lambda k: LinearSSM(state_size=4, d_model=H, d_out=2, key=k, dtype=jnp.float64),
+    "linear_complex_freq_nod": lambda k: LinearSSM(state_size=4, d_model=H, complex_state=True, mode="frequency",
                                                    use_d=False, key=k, dtype=jnp.float64),
     "lru_convolution": lambda k: LRU(state_size=4, d_model=H, r_min=0.5, mode="convolution", key=k,
                                      dtype=jnp.float64),
@@ -104,7 +104,7 @@ STU_LEN = 16
 
 
 def _stu(preset, **kw):
-    return STU(d_in=H, d_out=2, seq_len=STU_LEN, num_filters=4, preset=preset, init="normal", dtype=jnp.float64,
+    return STU(d_model=H, d_out=2, seq_len=STU_LEN, num_filters=4, preset=preset, init="normal", dtype=jnp.float64,
                key=jr.key(4), **kw)
 
 
@@ -113,7 +113,7 @@ STU_CASES = {
     "ar_learnable_official": lambda: _stu("official", ar_method="associative"),
     "ar_k_y3_no_taps": lambda: _stu("paper_ar_stu", k_u=0, k_y=3),
     "hankel_l_delay1": lambda: _stu("flash_hankel_l", filter_delay=1, k_u=2),
-    "approx_eq4": lambda: STUApprox(d_in=H, d_out=2, seq_len=STU_LEN, num_filters=4, preset="paper_eq4",
+    "approx_eq4": lambda: STUApprox(d_model=H, d_out=2, seq_len=STU_LEN, num_filters=4, preset="paper_eq4",
                                     init="normal", dtype=jnp.float64, key=jr.key(5)),
 }
 
@@ -185,7 +185,7 @@ def test_lds_route_output_error_decreases_with_state_size(u_stu):
 
 @pytest.mark.parametrize("make", [
     lambda: LRU(state_size=4, d_model=H, key=jr.key(7)),
-    pytest.param(lambda: STU(d_in=H, seq_len=STU_LEN, num_filters=4, preset="paper_ar_stu", init="normal",
+    pytest.param(lambda: STU(d_model=H, seq_len=STU_LEN, num_filters=4, preset="paper_ar_stu", init="normal",
                              key=jr.key(8)), marks=pytest.mark.slow)], ids=["lru", "stu"])
 def test_float32_streaming(make, u_stu):
     """float32 parameters and inputs: states stay float32/complex64; the routes agree to float32 rounding."""

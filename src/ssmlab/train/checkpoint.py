@@ -153,7 +153,8 @@ def check_run_header(header: dict, path: Path, *, steps_per_epoch: int, total_st
     Checked: step in [0, total_steps]; epoch/batch_index equal to divmod(step, steps_per_epoch);
     seed and PRNG key data of this config; history one epoch record per ended epoch (the last one
     may be missing at an epoch boundary: its evaluation is pending); best equal to the best score
-    in the history (-inf before any evaluation); train_loss_sum and wall_s finite.
+    in the history (-inf before any evaluation); train_loss_sum and wall_s finite; the optional
+    end-of-run test result at a step already reached, with a finite loss and an accuracy in [0, 1].
     """
     path = Path(path)
     step = _field(header, path, "step", (int,))
@@ -176,3 +177,19 @@ def check_run_header(header: dict, path: Path, *, steps_per_epoch: int, total_st
         value = _field(header, path, name, (int, float))
         if not math.isfinite(value) or name == "wall_s" and value < 0:
             raise _refuse(path, f"header field {name!r} = {value!r} is out of range")
+    if "test" in header:
+        _check_test(header["test"], path, step)
+
+
+def _check_test(test: Any, path: Path, step: int) -> None:
+    """The end-of-run test result: {step <= the header's step, finite loss, accuracy in [0, 1]}."""
+    if not isinstance(test, dict) or sorted(test) != ["step", "test_accuracy", "test_loss"]:
+        raise _refuse(path, f"header field 'test' must hold step, test_loss and test_accuracy, got {test!r:.80}")
+    if type(test["step"]) is not int or not 0 < test["step"] <= step:
+        raise _refuse(path, f"test['step'] = {test['step']!r} is not a step of this run (at step {step})")
+    for key, value in test.items():
+        if key == "step":
+            continue
+        if type(value) not in (int, float) or not math.isfinite(value) or value < 0 or \
+                key == "test_accuracy" and value > 1:
+            raise _refuse(path, f"test[{key!r}] = {value!r} is out of range")
