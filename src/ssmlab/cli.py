@@ -225,8 +225,9 @@ def train(
     except ValueError as err:
         raise _usage_error(str(err)) from err
     s = result.summary
-    acc = f"test accuracy {s['test_accuracy']:.4f} (best {s['best_accuracy']:.4f})" if "test_accuracy" in s else \
-        "no evaluation yet (stopped before the end of an epoch)"
+    metric = next((k for k in s if k.startswith("best_")), "best_accuracy").removeprefix("best_")
+    acc = f"test {metric} {s[f'test_{metric}']:.4f} (best {s[f'best_{metric}']:.4f})" if f"test_{metric}" in s \
+        else "no evaluation yet (stopped before the end of an epoch)"
     typer.echo(f"{out}: {s['steps']}/{s['total_steps']} steps, {acc}")
 
 

@@ -1,9 +1,13 @@
 """Train and evaluate a `SequenceModel` on a registered task, with checkpoints and resumption.
 
 Run layout (`out_dir`): `config.json` (the frozen config, its hash, versions and devices),
-`metrics.jsonl` (step records: loss, accuracy, learning rate, throughput; epoch records: train
-and test loss/accuracy), `checkpoint.npz` (latest, atomic), `best.npz` (best evaluation
-accuracy) and `summary.json`.
+`metrics.jsonl` (step records: loss, the objective's batch metrics, learning rate, throughput; epoch
+records: train loss and the objective's test/validation metrics), `checkpoint.npz` (latest, atomic),
+`best.npz` (best evaluation score) and `summary.json`.
+
+Objectives: the task names its objective (`ssmlab.train.objectives`: classification, next-token
+cross-entropy, per-step regression); the loop calls its `loss`, `sums` and `metrics` and selects
+`best.npz` by its `score_metric`, whatever the kind.
 
 Padded data: batches with a "mask" (datasets built with `lengths`) pass it to the model in the
 train and eval steps, so pooling ignores padded steps; batches without one run unmasked.
@@ -33,7 +37,6 @@ from typing import Any
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import optax
@@ -46,7 +49,8 @@ from ..models.sequence_model import apply_batch, make_model
 from . import parallel
 from .checkpoint import check_run_header, load_checkpoint, read_header, save_checkpoint
 from .config import TrainConfig, config_dict, config_hash, parse_options
-from .metrics import MetricsLog, classification_loss, correct_count
+from .metrics import MetricsLog
+from .objectives import objective_for, score
 from .optim import count_parameters, lr_schedule, make_optimizer, trainable
 from .progress_bar import TrainProgress
 
@@ -73,43 +77,44 @@ def build_model(cfg: TrainConfig, task: Task, key) -> tuple[Any, Any]:
     if cfg.state_size > 0:
         options.setdefault("state_size", cfg.state_size)
     pooling = task.pooling if cfg.pooling == "task" else cfg.pooling
-    d_out = task.num_classes if task.num_classes > 0 else task.input_dim
+    d_out = task.output_dim or (task.num_classes if task.num_classes > 0 else task.input_dim)
     return make_model(layer=cfg.model, d_model=cfg.d_model, depth=cfg.depth, d_out=d_out, seq_len=task.seq_len,
                       input_kind=task.input_kind, d_in=task.input_dim, vocab_size=task.vocab_size, norm=cfg.norm,
                       prenorm=cfg.prenorm, mixing=cfg.mixing, dropout=cfg.dropout, pooling=pooling,
                       layer_options=options, key=key)
 
 
-def _make_steps(optimizer: optax.GradientTransformation):
+def _make_steps(optimizer: optax.GradientTransformation, objective):
     @eqx.filter_jit
     def train_step(model, state, opt_state, x, y, key, mask=None):
         diff, static = eqx.partition(model, trainable(model))
 
         def loss_fn(diff_, state_):
-            logits, new_state = apply_batch(eqx.combine(diff_, static), state_, x, key=key, mask=mask)
-            return classification_loss(logits, y), (new_state, correct_count(logits, y) / y.shape[0])
+            outputs, new_state = apply_batch(eqx.combine(diff_, static), state_, x, key=key, mask=mask)
+            loss, metrics = objective.loss(outputs, y, mask)
+            return loss, (new_state, metrics)
 
-        (loss, (state, acc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(diff, state)
+        (loss, (state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(diff, state)
         updates, opt_state = optimizer.update(grads, opt_state, diff)
         model = eqx.combine(optax.apply_updates(diff, updates), static)
-        return model, state, opt_state, loss, acc
+        return model, state, opt_state, loss, metrics
 
     @eqx.filter_jit
     def eval_step(model, state, x, y, w, mask=None):
-        logits, _ = apply_batch(model, state, x, inference=True, mask=mask)
-        return classification_loss(logits, y, w) * jnp.sum(w), correct_count(logits, y, w), jnp.sum(w)
+        outputs, _ = apply_batch(model, state, x, inference=True, mask=mask)
+        return objective.sums(outputs, y, w, mask)
 
     return train_step, eval_step
 
 
-def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh) -> dict[str, float]:
-    """Loss and accuracy over a whole dataset (last batch padded with zero-weight examples).
+def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh, objective) -> dict[str, float]:
+    """The objective's metrics over a whole dataset (last batch padded with zero-weight examples).
 
     Padding examples are zeros with an all-True mask (when the data has masks), so their pooled
     features stay finite and their zero weight removes them from the sums.
     """
     shard, num_shards = parallel.local_shard()
-    totals = np.zeros(3)
+    totals = None
     for batch in data.batches(batch_size, shuffle=False, drop_last=False, shard_index=shard, num_shards=num_shards):
         n = len(batch["y"])
         pad = batch_size - n
@@ -118,8 +123,11 @@ def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh)
                   for k, v in batch.items()}
         padded["w"] = w
         g = parallel.global_batch(padded, mesh)
-        totals += np.array([float(v) for v in eval_step(model, state, g["x"], g["y"], g["w"], g.get("mask"))])
-    return {"loss": float(totals[0] / max(totals[2], 1.0)), "accuracy": float(totals[1] / max(totals[2], 1.0))}
+        sums = np.asarray(eval_step(model, state, g["x"], g["y"], g["w"], g.get("mask")), dtype=np.float64)
+        totals = sums if totals is None else totals + sums
+    if totals is None:
+        raise ValueError("cannot evaluate on an empty dataset; give the task a non-empty test/validation split.")
+    return objective.metrics(totals)
 
 
 def _write_config(out_dir: Path, cfg: TrainConfig) -> None:
@@ -143,6 +151,7 @@ class _Run:
 
     def __init__(self, cfg: TrainConfig, out_dir: Path, task: Task, resume: bool):
         self.cfg, self.out_dir, self.task = cfg, out_dir, task
+        self.objective = objective_for(task)
         self.mesh = parallel.data_mesh()
         self.local_bs = _batch_size(cfg, self.mesh)
         shard, num_shards = parallel.local_shard()
@@ -165,7 +174,8 @@ class _Run:
             (self.model, self.state, self.opt_state), header = load_checkpoint(
                 ckpt, (self.model, self.state, self.opt_state), config_hash=self.hash)
             check_run_header(header, ckpt, steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
-                             seed=cfg.seed, key_data=self._key_data())
+                             seed=cfg.seed, key_data=self._key_data(),
+                             score_metric=self.objective.score_metric, higher_is_better=self.objective.higher_is_better)
             self.step, self.best, self.history = header["step"], float(header["best"]), header["history"]
             self.loss_sum, self.wall_before = float(header["train_loss_sum"]), float(header["wall_s"])
             self.wall_saved = self.wall_before
@@ -181,7 +191,7 @@ class _Run:
             self.log.path.unlink(missing_ok=True)
         self.model, self.state, self.opt_state = parallel.replicate((self.model, self.state, self.opt_state),
                                                                     self.mesh)
-        self.train_step, self.eval_step = _make_steps(self.optimizer)
+        self.train_step, self.eval_step = _make_steps(self.optimizer, self.objective)
 
     def _remove_stale_temps(self) -> None:
         if jax.process_index() == 0:  # process 0 writes checkpoints, metrics, summary; others would race it
@@ -235,12 +245,13 @@ def _end_epoch(run: _Run, epoch: int) -> None:
               "train_loss": run.loss_sum / run.steps_per_epoch, "elapsed_s": run.elapsed()}
     if (epoch + 1) % run.cfg.eval_every == 0 or epoch + 1 == run.cfg.epochs:
         evals = {"test": run.task.test} | ({"val": run.task.validation} if run.task.validation is not None else {})
-        for name, data in evals.items():
-            res = evaluate(run.eval_step, run.model, run.state, data, run.local_bs, run.mesh)
-            record[f"{name}_loss"], record[f"{name}_accuracy"] = res["loss"], res["accuracy"]
-        score = record.get("val_accuracy", record["test_accuracy"])
-        if score > run.best:
-            run.best = score
+        results = {name: evaluate(run.eval_step, run.model, run.state, data, run.local_bs, run.mesh, run.objective)
+                   for name, data in evals.items()}
+        for name, res in results.items():
+            record.update({f"{name}_{k}": v for k, v in res.items()})
+        value = score(run.objective, results.get("val", results["test"]))
+        if value > run.best:
+            run.best = value
             run.save("best.npz")
     run.history.append(record)
     run.log.write(record)
@@ -272,7 +283,7 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
                 run.loss_sum = 0.0
             for batch in _epoch_batches(run, epoch, skip):
                 g = parallel.global_batch(batch, run.mesh)
-                run.model, run.state, run.opt_state, loss, acc = run.train_step(
+                run.model, run.state, run.opt_state, loss, metrics = run.train_step(
                     run.model, run.state, run.opt_state, g["x"], g["y"], jr.fold_in(base_key, run.step), g.get("mask"))
                 loss = float(loss)
                 run.step += 1
@@ -280,8 +291,9 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
                 run.loss_sum += loss
                 bar.update(loss=loss, examples=cfg.batch_size)
                 if run.step % cfg.log_every == 0:
-                    run.log.write({"event": "step", "step": run.step, "loss": loss, "accuracy": float(acc),
-                                   "lr": float(schedule(run.step - 1)), "examples_per_s": bar.throughput})
+                    run.log.write({"event": "step", "step": run.step, "loss": loss}
+                                  | {k: float(v) for k, v in metrics.items()}
+                                  | {"lr": float(schedule(run.step - 1)), "examples_per_s": bar.throughput})
                 stop = bool(callback(run.step, loss)) if callback is not None else False
                 stop = stop or (cfg.max_steps > 0 and run.step >= cfg.max_steps)
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
@@ -294,12 +306,13 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
             if stop:
                 break
     finished = run.step >= run.total_steps
-    best = run.best if math.isfinite(run.best) else None
-    summary = {"steps": run.step, "total_steps": run.total_steps, "finished": finished, "best_accuracy": best,
+    best = (run.best if run.objective.higher_is_better else -run.best) if math.isfinite(run.best) else None
+    summary = {"steps": run.step, "total_steps": run.total_steps, "finished": finished,
+               f"best_{run.objective.score_metric}": best, "objective": run.objective.name,
                "parameters": count_parameters(run.model), "config_hash": run.hash,
                "wall_s": run.wall_saved}  # as of the last checkpoint: a resume with nothing to do keeps it
     if run.history:
-        summary.update({k: v for k, v in run.history[-1].items() if k.endswith(("accuracy", "loss"))})
+        summary.update({k: v for k, v in run.history[-1].items() if k.startswith(("train_", "test_", "val_"))})
     if jax.process_index() == 0:
         atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True))
     return TrainResult(model=run.model, state=run.state, history=run.history, summary=summary, out_dir=out_dir,
