@@ -39,7 +39,7 @@ def stdlib_root() -> Path:
 
 
 def corpus_files(root: Path | str | None = None, *, max_files: int = 64, max_file_bytes: int = 40_000) -> list[Path]:
-    """Sorted `*.py` files directly in `root` (default: the stdlib) of at most `max_file_bytes`, the first `max_files`."""
+    """Sorted `*.py` files directly in `root` (default: the stdlib) of <= `max_file_bytes`, the first `max_files`."""
     root = stdlib_root() if root is None or str(root) == "" else Path(root)
     if not root.is_dir():
         raise ValueError(f"corpus root {str(root)!r} is not a directory; pass a folder holding .py files.")
