@@ -102,13 +102,19 @@ def generate(model, state: Any, prompt: Array | np.ndarray | list[int], num_toke
 
 def generate_stream(model, state: Any, prompt: Array | np.ndarray | list[int], num_tokens: int, key: PRNGKeyArray,
                     temperature: float = 1.0) -> Iterator[int]:
-    """The tokens of `generate(...)`, yielded one by one as they are drawn (for streaming to a terminal)."""
+    """The tokens of `generate(...)`, yielded one by one as they are drawn (for streaming to a terminal).
+
+    The arguments are checked and the prompt is fed when this is called, so errors come before any token."""
     prompt = _check(model, prompt, num_tokens, temperature)
     state = model.init_state() if state is None else state
     state, logits = _feed(model, state, prompt)
-    for i in range(int(num_tokens)):
-        token, state, logits = _next(model, state, logits, key, jnp.asarray(i), float(temperature))
-        yield int(token)
+
+    def tokens(state, logits):
+        for i in range(int(num_tokens)):
+            token, state, logits = _next(model, state, logits, key, jnp.asarray(i), float(temperature))
+            yield int(token)
+
+    return tokens(state, logits)
 
 
 def tokens_per_second(model, prompt, num_tokens: int, key: PRNGKeyArray, *, temperature: float = 1.0,
