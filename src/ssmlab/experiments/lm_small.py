@@ -104,12 +104,12 @@ def _plot(curves: dict[str, dict], entropy: float, out_dir: Path) -> Path:
 
 
 def run(cfg: LMSmallConfig, out_dir: Path) -> Result:
-    """Train each available layer as a char LM with one budget; claims compare val bits/char with the unigram entropy."""
+    """Train each available layer as a char LM (one budget); claims: val bits/char vs the unigram entropy."""
     data = split_bytes(None, max_files=cfg.max_files)
-    val_bytes = data["validation"]
-    if cfg.max_windows:
-        val_bytes = val_bytes[: cfg.max_windows * cfg.seq_len + 1]  # exactly the bytes the validation windows cover
-    entropy = unigram_entropy_bits(val_bytes)
+    val = data["validation"]
+    n = (len(val) - 1) // cfg.seq_len
+    n = min(n, cfg.max_windows) if cfg.max_windows else n
+    entropy = unigram_entropy_bits(val[1: n * cfg.seq_len + 1])  # exactly the validation windows' targets
     available = set(layer_names())
     layers = [n for n in cfg.layers if n in available]
     curves = {n: _train_one(n, cfg, out_dir) for n in layers}
