@@ -106,6 +106,24 @@ def dplr_dense(lam: Complex[Array, " M"], p: Complex[Array, " M"], q: Complex[Ar
     return jnp.diag(lam) - jnp.outer(p, jnp.conj(q))
 
 
+def dplr_step_system(
+    lam: Complex[Array, " M"], p: Complex[Array, " M"], b: Complex[Array, " M"], c_tilde: Complex[Array, " M"],
+    dt, *, length: int,
+) -> tuple[Complex[Array, "N N"], Complex[Array, " N"], Complex[Array, " N"]]:
+    """Recurrent form (Ā, B̄, C), C = C̃ (I - Ā^L)^{-1}, of a conjugate-pair DPLR system [S4, eq. (3), §3.4].
+
+    x_k = Ā x_{k-1} + B̄ u_k, y_k = Re(C x_k) has the impulse response `dplr_kernel(..., length=L)` for
+    lags < L (conjugate modes appended, N = 2M). JAX, dense: O(N³ log L) via `matrix_power`.
+    """
+    check_length("length", length)
+    a = dplr_dense(lam, p)
+    a_bar, b_bar = dense_bilinear(a, jnp.concatenate([b, jnp.conj(b)]), dt)
+    eye = jnp.eye(a.shape[0], dtype=a_bar.dtype)
+    c_full = jnp.concatenate([c_tilde, jnp.conj(c_tilde)])
+    c = jnp.linalg.solve((eye - jnp.linalg.matrix_power(a_bar, length)).T, c_full)
+    return a_bar, b_bar, c
+
+
 def dense_equivalent(
     lam: Complex[Array, " M"], p: Complex[Array, " M"], b: Complex[Array, " M"], c_tilde: Complex[Array, " M"],
     dt: float, *, length: int,

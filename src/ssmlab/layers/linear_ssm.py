@@ -10,6 +10,10 @@ complex leaves). Modes:
 * ``frequency``:   closed-form kernel spectrum Σ c b (1-(a w)^L)/(1-a w) on an n >= 2L-1 grid,
   times rfft(u): the exact causal output, never the circular one (see `core.kernels`).
 
+Recurrent use: the state is x [N] (complex iff the parameters are), `step` applies the recurrence
+once, and `layer(u, state=x)` runs the recurrence from x whatever the mode (the modes only differ
+in how the stateless call is evaluated).
+
 The parameters are direct (no reparameterisation): this is the model the learning-dynamics
 theory analyses. The frequency mode assumes |a| < 1 and says so when it is not.
 """
@@ -27,7 +31,7 @@ from ..core.checks import as_inexact, check_float_dtype, check_positive_int, flo
 from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import causal_output_frequency, ssm_kernel
 from ..core.scan import linear_recurrence
-from .base import AbstractSequenceLayer, register_layer
+from .base import AbstractSequenceLayer, check_step_input, register_layer
 
 Mode = Literal["recurrent", "convolution", "frequency"]
 MODES = ("recurrent", "convolution", "frequency")
@@ -136,17 +140,33 @@ class LinearSSM(AbstractSequenceLayer):
         """Real impulse response Re(C diag(a)^t B), t < length (D not included)."""
         return jnp.real(ssm_kernel(self.a, self.b, self.c, length=length))
 
-    def __call__(self, u: Num[Array, "..."]) -> Float[Array, "L Hout"]:
-        """Apply the SSM to one sequence [L, Hin] in the configured mode."""
+    def init_state(self) -> Num[Array, " N"]:
+        """Zero state x_{-1} [N], complex iff A, B or C is, in the parameters' precision."""
+        return jnp.zeros(self.a_re.shape, jnp.result_type(self.a, self.b, self.c))
+
+    def step(self, state: Num[Array, " N"], u_t: Num[Array, " Hin"]) -> tuple[Array, Float[Array, " Hout"]]:
+        """x_t = a ⊙ x_{t-1} + B u_t, y_t = Re(C x_t) + D u_t [LDyn, eq. (1)]."""
+        u_t = check_step_input(self, u_t, self.b_re.shape[1])
+        x = (self.a * state + self.b @ u_t).astype(state.dtype)
+        y = jnp.real(self.c @ x)
+        if self.d is not None:
+            y = y + self.d @ u_t
+        return x, y.astype(jnp.result_type(u_t, self.b_re))
+
+    def __call__(self, u: Num[Array, "..."], state: Num[Array, " N"] | None = None):
+        """Apply the SSM to one sequence [L, Hin] in the configured mode; with `state`: (y, final state)."""
         u = as_inexact("u", u, complex_ok=False)
         if u.ndim != 2 or u.shape[1] != self.b_re.shape[1] or u.shape[0] == 0:
             raise ValueError(
                 f"u must have shape [L, Hin] with L >= 1 and Hin={self.b_re.shape[1]}; got {tuple(u.shape)}. "
                 "Use jax.vmap(layer) for batches."
             )
-        if self.mode == "recurrent":
-            x = linear_recurrence(self.a, u @ self.b.T, method=self.scan_method)
+        x = None
+        if state is not None:
+            x = linear_recurrence(self.a, u @ self.b.T, x0=state, method=self.scan_method).astype(state.dtype)
             y = jnp.real(x @ self.c.T)
+        elif self.mode == "recurrent":
+            y = jnp.real(linear_recurrence(self.a, u @ self.b.T, method=self.scan_method) @ self.c.T)
         elif self.mode == "convolution":
             y = causal_conv_mixing(u, self.kernel(u.shape[0]))
         else:
@@ -155,7 +175,8 @@ class LinearSSM(AbstractSequenceLayer):
             y = causal_output_frequency(a, self.b, self.c, u)
         if self.d is not None:
             y = y + u @ self.d.T
-        return y.astype(jnp.result_type(u, self.b_re))
+        y = y.astype(jnp.result_type(u, self.b_re))
+        return y if state is None else (y, x[-1])
 
 
 def _check_mode(mode: str) -> None:

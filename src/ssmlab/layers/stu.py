@@ -38,6 +38,10 @@ The output recurrence with learnable M^y runs as `lax.scan` or as an associative
 companion state [ŷ_{t-1} ... ŷ_{t-k_y}]; the fixed eq. (4) recurrence is two cumulative sums
 (even and odd t), exact.
 
+Recurrent use (`init_state`, `step`, `layer(u, state=...)`, `stepper(route=...)`): see
+`layers.stu_generation`; the exact route keeps the last seq_len inputs, FutureFill and a distilled
+LDS are the fast routes.
+
 `STUApprox` is the tensordot approximation of the Flash STU line of work: it is a strictly
 smaller function class, not a rewrite (see its docstring).
 """
@@ -56,8 +60,10 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..core.checks import as_inexact, check_float_dtype
 from ..core.fftconv import fft_size
+from ..core.futurefill import CachedConvState
 from ..core.filter_cache import cached_spectral_filters
 from .base import AbstractSequenceLayer, register_layer
+from .stu_generation import STUStepper, STUStepState, make_stepper
 
 ORDERS = ("frequency", "contract_first", "features", "transfer")
 AR_METHODS = ("scan", "associative")
@@ -270,6 +276,19 @@ def _autoregression(self, u: Array, delta: Array, dtype) -> Array:
     return delta
 
 
+def _stepper(self, m_phi, route: str, block: int | None, state_size: int | None) -> STUStepper:
+    return make_stepper(filters_fft=self.filters_fft, m_phi=m_phi, m_u=self.m_u, m_y=self.m_y,
+                        m_y_mode=self.m_y_mode, n=self.fft_n, seq_len=self.seq_len, route=route, block=block,
+                        state_size=state_size, dtype=_work_dtype(m_phi, m_phi))
+
+
+def _exact_state(self, state) -> STUStepState:
+    if not (isinstance(state, STUStepState) and isinstance(state.conv, CachedConvState)):
+        raise TypeError(f"{type(self).__name__}.step and layer(u, state=...) take the exact route's state from "
+                        "layer.init_state(); for FutureFill/LDS states use the matching layer.stepper(route=...).")
+    return state
+
+
 class STU(AbstractSequenceLayer):
     """Spectral Transform Unit, exact: paper eq. (4) (preset `paper_eq4`) and AR-STU eq. (6) [STU, §3-§5].
 
@@ -341,13 +360,28 @@ class STU(AbstractSequenceLayer):
             return self.m_phi_plus
         return jnp.concatenate([self.m_phi_plus, self.m_phi_minus], axis=0)
 
+
+    def stepper(self, route: str = "exact", *, block: int | None = None, state_size: int | None = None) -> STUStepper:
+        """This layer prepared for generation by `route` ("exact", "futurefill", "futurefill_epoched", "lds")."""
+        return _stepper(self, self.m_phi, route, block, state_size)
+
+    def init_state(self) -> STUStepState:
+        """State of the exact route: the last seq_len inputs and the last outputs, all zero."""
+        return self.stepper().init_state()
+
+    def step(self, state: STUStepState, u_t: Array) -> tuple[STUStepState, Array]:
+        """One exact step of eq. (4)/(6) from the state of `init_state()` (O(seq_len) work) [STU, eq. (4)]."""
+        return self.stepper().step(_exact_state(self, state), u_t)
+
     def spectrum(self, dtype) -> Array:
         """Complex kernel spectrum rfft(κ, n) [n//2+1, J] (frozen: gradients are stopped)."""
         f = lax.stop_gradient(self.filters_fft).astype(dtype)
         return lax.complex(f[0], f[1])
 
-    def __call__(self, u: Array) -> Array:
-        """Apply the layer to one sequence u [L, H_in] (L <= seq_len); returns [L, H_out]."""
+    def __call__(self, u: Array, state: STUStepState | None = None):
+        """Apply the layer to one sequence u [L, H_in] (L <= seq_len); returns [L, H_out]; with `state`: (y, state)."""
+        if state is not None:
+            return self.stepper()(u, _exact_state(self, state))
         u = _check_input(u, self.m_phi_plus.shape[1], self.seq_len)
         dtype = _work_dtype(u, self.m_phi_plus)
         x = u.astype(dtype)
@@ -410,8 +444,23 @@ class STUApprox(AbstractSequenceLayer):
         """The exact-STU weights this layer equals: M^φ_j[i, o] = M_f[j, o] M_in[i, o] (rank one per o)."""
         return self.m_filters[:, None, :] * self.m_inputs[None, :, :]
 
-    def __call__(self, u: Array) -> Array:
-        """Apply the layer to one sequence u [L, H_in] (L <= seq_len); returns [L, H_out]."""
+
+    def stepper(self, route: str = "exact", *, block: int | None = None, state_size: int | None = None) -> STUStepper:
+        """This layer prepared for generation by `route` ("exact", "futurefill", "futurefill_epoched", "lds")."""
+        return _stepper(self, self.equivalent_m_phi(), route, block, state_size)
+
+    def init_state(self) -> STUStepState:
+        """State of the exact route: the last seq_len inputs and the last outputs, all zero."""
+        return self.stepper().init_state()
+
+    def step(self, state: STUStepState, u_t: Array) -> tuple[STUStepState, Array]:
+        """One exact step of eq. (4)/(6) from the state of `init_state()` (O(seq_len) work) [STU, eq. (4)]."""
+        return self.stepper().step(_exact_state(self, state), u_t)
+
+    def __call__(self, u: Array, state: STUStepState | None = None):
+        """Apply the layer to one sequence u [L, H_in] (L <= seq_len); returns [L, H_out]; with `state`: (y, state)."""
+        if state is not None:
+            return self.stepper()(u, _exact_state(self, state))
         u = _check_input(u, self.m_inputs.shape[0], self.seq_len)
         dtype = _work_dtype(u, self.m_inputs)
         x = u.astype(dtype)
