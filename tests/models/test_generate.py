@@ -95,3 +95,16 @@ def test_generate_refuses_bad_arguments(tiny):
         generate(tiny, None, jnp.asarray([1]), 2, jr.key(0), temperature=-1.0)
     with pytest.raises(TypeError, match="init_state/step"):
         generate(eqx.nn.Linear(2, 2, key=jr.key(0)), None, jnp.asarray([1]), 2, jr.key(0))
+
+
+@pytest.mark.slow  # one small model per layer (~10 s each on 2 shared cores); the fast check is TinyRecurrentLM
+@pytest.mark.parametrize("layer, options", [("lru", {"state_size": 4}), ("s4d", {"state_size": 4}), ("stu", {})])
+def test_greedy_generation_of_sequence_models_equals_the_full_model(layer, options):
+    model, state = ssmlab.make_model(layer=layer, d_model=8, depth=2, d_out=11, seq_len=32, input_kind="tokens",
+                                     vocab_size=11, pooling="none", layer_options=options, key=jr.key(2))
+    prompt = [3, 1, 4, 1]
+    tokens, _ = generate(model, None, jnp.asarray(prompt), 12, jr.key(0), temperature=0.0)
+    # one full-sequence call (no step API) on prompt + tokens: a causal model's arg-max at step t >= P - 1
+    # is what greedy decoding of the prefix up to t produced
+    logits, _ = model(jnp.asarray(prompt + tokens.tolist()), state, inference=True)
+    assert tokens.tolist() == jnp.argmax(logits[len(prompt) - 1: -1], axis=-1).tolist()
