@@ -51,7 +51,7 @@ class LMSmallConfig(ExperimentConfig):
     lr: float = 3e-3
     prompt: str = "def "
     sample_tokens: int = 200
-    sample_temperature: float = 0.0  # 0 = greedy (deterministic samples in the report)
+    sample_temperature: float = 0.8  # seeded, so the samples in the report are reproducible; 0 = greedy
     speed_tokens: int = 512
     seed: int = 0
 
