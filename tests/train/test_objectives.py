@@ -37,9 +37,9 @@ def test_next_token_masked_cross_entropy_matches_numpy(lm_batch, dtype, tol):
     z, y, mask, w = lm_batch
     ce = _ce_numpy(z, y)
     with jax.enable_x64(True):
-        loss, m = NextToken().loss(jnp.asarray(z, dtype), jnp.asarray(y), jnp.asarray(mask))
-        sums = np.asarray(NextToken().sums(jnp.asarray(z, dtype), jnp.asarray(y), jnp.asarray(w, dtype),
-                                           jnp.asarray(mask)), np.float64)
+        loss, m = jax.jit(NextToken().loss)(jnp.asarray(z, dtype), jnp.asarray(y), jnp.asarray(mask))
+        sums = np.asarray(jax.jit(NextToken().sums)(jnp.asarray(z, dtype), jnp.asarray(y), jnp.asarray(w, dtype),
+                                                    jnp.asarray(mask)), np.float64)
     valid = mask.astype(float)
     expect = (ce * valid).sum() / valid.sum()
     np.testing.assert_allclose(float(loss), expect, rtol=tol)
@@ -58,7 +58,7 @@ def test_next_token_masked_cross_entropy_matches_numpy(lm_batch, dtype, tol):
 def test_next_token_without_mask_is_the_plain_mean_and_refuses_pooled_outputs(lm_batch):
     z, y, _, _ = lm_batch
     with jax.enable_x64(True):
-        loss, _ = NextToken().loss(jnp.asarray(z), jnp.asarray(y))
+        loss, _ = jax.jit(NextToken().loss)(jnp.asarray(z), jnp.asarray(y))
     np.testing.assert_allclose(float(loss), _ce_numpy(z, y).mean(), rtol=1e-12)
     with pytest.raises(ValueError, match="pooling='none'"):
         NextToken().loss(jnp.zeros((3, 4)), jnp.zeros((3,), int))
@@ -71,9 +71,9 @@ def test_per_step_regression_mse_and_nmse_match_numpy(lm_batch, dtype, tol):
     pred, y = rng.normal(size=(3, 5, 2)), rng.normal(size=(3, 5, 2)) + 0.5
     obj = PerStepRegression()
     with jax.enable_x64(True):
-        loss, extra = obj.loss(jnp.asarray(pred, dtype), jnp.asarray(y, dtype), jnp.asarray(mask))
-        sums = np.asarray(obj.sums(jnp.asarray(pred, dtype), jnp.asarray(y, dtype), jnp.asarray(w, dtype),
-                                   jnp.asarray(mask)), np.float64)
+        loss, extra = jax.jit(obj.loss)(jnp.asarray(pred, dtype), jnp.asarray(y, dtype), jnp.asarray(mask))
+        sums = np.asarray(jax.jit(obj.sums)(jnp.asarray(pred, dtype), jnp.asarray(y, dtype), jnp.asarray(w, dtype),
+                                            jnp.asarray(mask)), np.float64)
     sel = mask[..., None].repeat(2, -1)
     np.testing.assert_allclose(float(loss), ((pred - y)[sel] ** 2).mean(), rtol=tol)
     assert extra == {}
@@ -89,7 +89,7 @@ def test_per_step_regression_pooled_outputs_and_shape_errors():
     rng = np.random.default_rng(2)
     pred, y = rng.normal(size=(4, 1)), rng.normal(size=(4, 1))
     with jax.enable_x64(True):
-        loss, _ = PerStepRegression().loss(jnp.asarray(pred), jnp.asarray(y))
+        loss, _ = jax.jit(PerStepRegression().loss)(jnp.asarray(pred), jnp.asarray(y))
     np.testing.assert_allclose(float(loss), ((pred - y) ** 2).mean(), rtol=1e-12)
     with pytest.raises(ValueError, match="output_dim"):
         PerStepRegression().loss(jnp.zeros((4, 5, 3)), jnp.zeros((4, 5, 2)))
@@ -100,9 +100,9 @@ def test_classification_equals_the_historic_loss():
     rng = np.random.default_rng(3)
     z, y, w = rng.normal(size=(6, 3)), rng.integers(0, 3, 6), np.array([1, 1, 1, 1, 0, 0.0])
     with jax.enable_x64(True):
-        loss, m = Classification().loss(jnp.asarray(z), jnp.asarray(y))
-        metrics = Classification().metrics(np.asarray(Classification().sums(jnp.asarray(z), jnp.asarray(y),
-                                                                            jnp.asarray(w))))
+        loss, m = jax.jit(Classification().loss)(jnp.asarray(z), jnp.asarray(y))
+        metrics = Classification().metrics(np.asarray(jax.jit(Classification().sums)(jnp.asarray(z), jnp.asarray(y),
+                                                                                     jnp.asarray(w))))
     ce = _ce_numpy(z, y)
     np.testing.assert_allclose(float(loss), ce.mean(), rtol=1e-12)
     np.testing.assert_allclose(float(m["accuracy"]), (z.argmax(1) == y).mean(), rtol=1e-12)
