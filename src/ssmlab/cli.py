@@ -226,7 +226,8 @@ def train(
         raise _usage_error(str(err)) from err
     s = result.summary
     metric = next((k for k in s if k.startswith("best_")), "best_accuracy").removeprefix("best_")
-    acc = f"test {metric} {s[f'test_{metric}']:.4f} (best {s[f'best_{metric}']:.4f})" if f"test_{metric}" in s \
+    best = f"best val {metric}" if f"val_{metric}" in s else "best"  # best.npz is chosen on validation if there is one
+    acc = f"test {metric} {s[f'test_{metric}']:.4f} ({best} {s[f'best_{metric}']:.4f})" if f"test_{metric}" in s \
         else "no evaluation yet (stopped before the end of an epoch)"
     typer.echo(f"{out}: {s['steps']}/{s['total_steps']} steps, {acc}")
 
