@@ -60,3 +60,20 @@ def test_run_header_best_score_follows_the_objective(tmp_path):
     check_run_header(header, tmp_path, score_metric="loss", higher_is_better=False, **kw)
     with pytest.raises(ValueError, match="not the best loss score"):
         check_run_header(header | {"best": -0.7}, tmp_path, score_metric="loss", higher_is_better=False, **kw)
+
+
+@pytest.mark.slow
+def test_lm_run_resumes_to_the_uninterrupted_run(tmp_path, lm_task):
+    import jax
+    import numpy as np
+
+    cfg = _cfg("lm-chars", epochs=2, dropout=0.1)
+    full = train(cfg, tmp_path / "full", task=lm_task)
+    per_epoch = full.summary["steps"] // 2
+    part = train(cfg, tmp_path / "part", task=lm_task, callback=lambda step, loss: step == per_epoch + 1)
+    assert not part.finished
+    resumed = train(cfg, tmp_path / "part", task=lm_task, resume=True)  # the header's best is a negated loss
+    assert resumed.finished and resumed.summary["best_loss"] == full.summary["best_loss"]
+    for a, b in zip(jax.tree.leaves(full.model), jax.tree.leaves(resumed.model), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert [h["val_loss"] for h in full.history] == [h["val_loss"] for h in resumed.history]

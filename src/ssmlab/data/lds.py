@@ -485,7 +485,8 @@ def lds_task(
     test = LDSStream(lds, seq_len=seq_len, batch_size=num_test, seed=seed, readout=readout).batch(1)
     return Task(
         name="lds", train=ArrayDataset(train["x"], train["y"]), test=ArrayDataset(test["x"], test["y"]),
-        input_kind="real", num_classes=0, seq_len=seq_len, input_dim=lds.d_in, pooling="none",
+        input_kind="real", num_classes=0, seq_len=seq_len, input_dim=lds.d_in, output_dim=lds.d_out, pooling="none",
+        objective="per_step_regression",
     )
 
 
