@@ -1,4 +1,4 @@
-"""SequenceModel recurrent inference: scanned `step` and chunked `stream` equal the causal full call (pooling "none")."""
+"""SequenceModel recurrent inference: scanned `step` and chunked `stream` equal the causal call (pooling "none")."""
 
 import equinox as eqx
 import jax

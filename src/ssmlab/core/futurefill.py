@@ -9,19 +9,20 @@ exact routes, each a (plan, init, step) triple of pure functions with a NamedTup
 
 * **cached convolution**: keep the last L inputs in a shift register and contract them with T at
   every step: O(L H_in H_out) per step, O(N L) for N steps (O(N²) when L = N).
-* **epoched FutureFill** [FutureFill, Alg. 2]: every B steps, the block of the last B inputs is
+* **epoched FutureFill** [FutureFill, Epoched-FutureFill]: every B steps, the block of the last B inputs is
   convolved (one FFT of size n >= B + L - 1) with T, and its contribution to every later output is
   added to a cache ("future fill"); inside a block only the lags < B are summed directly. Per step
   O(B H_in H_out), per block O(n log n H + n H_in H_out): O(N B + (N/B) N log N) in all, minimised
   near B = sqrt(N log N), i.e. O(N^{3/2} sqrt(log N)).
-* **dyadic FutureFill** [FutureFill, Alg. 3; the tiling of relaxed online convolution]: at step
+* **dyadic FutureFill** (the O(L log² L) variant, Continuous-FutureFill in [FutureFill]; our tiling is
+  the dyadic one of relaxed online convolution): at step
   p > 0 with p = m 2^k, m odd, the inputs [p - 2^k, p) are convolved with T_1..T_{2^{k+1}-1} by one
   FFT of size 2^{k+1} and added to the cache of the outputs [p, p + 2^k). Every pair (s, p'), s < p',
   is covered exactly once (at the level of the highest bit where s and p' differ); lag 0 is added
   at the step itself. O(N log² N) in all.
 
-All three keep fixed-shape state (jit-friendly; `lax.cond`/`lax.switch` run only the FFT that is
-due, so un-vmapped they cost what the analysis says; under `vmap` both branches run). The
+All three keep fixed-shape state (jit-friendly; `lax.cond` runs only the FFT that is due, so
+un-vmapped they cost what the analysis says; under `vmap` every branch runs). The
 FutureFill states index inputs by absolute position, so they hold at most L = T.shape[0] steps.
 """
 
@@ -77,7 +78,7 @@ def cached_conv_step(kernel: Float[Array, "L Hin Hout"], state: CachedConvState,
 
 
 def epoched_plan(kernel: Float[Array, "L Hin Hout"], *, block: int) -> EpochedPlan:
-    """Constants for epoched FutureFill with epoch length `block` = B (1 <= B <= L) [FutureFill, Alg. 2]."""
+    """Constants for epoched FutureFill with epoch length `block` = B (1 <= B <= L) [FutureFill, Epoched-FutureFill]."""
     L = kernel.shape[0]
     if not isinstance(block, int) or not 1 <= block <= L:
         raise ValueError(f"block must be an integer in [1, L={L}]; got {block!r}.")
@@ -103,7 +104,7 @@ def epoched_init(plan: EpochedPlan, *, length: int) -> FutureFillState:
 
 def epoched_step(plan: EpochedPlan, state: FutureFillState,
                  u_t: Float[Array, " Hin"]) -> tuple[FutureFillState, Float[Array, " Hout"]]:
-    """y_p = cache_p + Σ_{j<=tau} u_{p-j} T_j, tau = p mod B; at p = mB fill the future [FutureFill, Alg. 2]."""
+    """y_p = cache_p + Σ_{j<=tau} u_{p-j} T_j, tau = p mod B; at p = mB fill the future [FutureFill, Epoched]."""
     B = (plan.lags_reversed.shape[0] + 1) // 2
     n = 2 * (plan.spectrum.shape[0] - 1)
     p = state.t
@@ -167,8 +168,11 @@ def dyadic_step(plan: DyadicPlan, state: FutureFillState,
 
         return fill
 
-    branches = [lambda c: c] + [level(k) for k in range(len(plan.spectra))]
-    index = jnp.where(p == 0, 0, jnp.minimum(_trailing_zeros(p) + 1, len(plan.spectra)))
-    cache = lax.switch(index, branches, state.cache)
+    # One `lax.cond` per level, not one `lax.switch`: measured on CPU, XLA copies the whole cache through a
+    # multi-branch switch at every step (O(L) per step), while each two-branch cond updates it in place.
+    due = jnp.where(p == 0, -1, _trailing_zeros(p))
+    cache = state.cache
+    for k in range(len(plan.spectra)):
+        cache = lax.cond(due == k, level(k), lambda c: c, cache)
     y = cache[p] + u_t.astype(plan.lag0.dtype) @ plan.lag0
     return FutureFillState(p + 1, history, cache), y

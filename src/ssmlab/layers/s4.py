@@ -30,12 +30,11 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jax import lax
 from jaxtyping import Array, Complex, Float, PRNGKeyArray
 
 from ..core.fftconv import causal_conv
 from ..core.hippo import legs_dplr
-from jax import lax
-
 from ..core.s4_kernel import dplr_kernel, dplr_step_system
 from .base import AbstractSequenceLayer, check_step_input, register_layer
 

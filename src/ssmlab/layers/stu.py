@@ -58,15 +58,17 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..core.ar_recurrence import AR_METHODS as AR_METHODS
+from ..core.ar_recurrence import eq4_recurrence as eq4_recurrence
+from ..core.ar_recurrence import output_recurrence as output_recurrence
 from ..core.checks import as_inexact, check_float_dtype
 from ..core.fftconv import fft_size
-from ..core.futurefill import CachedConvState
 from ..core.filter_cache import cached_spectral_filters
+from ..core.futurefill import CachedConvState
 from .base import AbstractSequenceLayer, register_layer
 from .stu_generation import STUStepper, STUStepState, make_stepper
 
 ORDERS = ("frequency", "contract_first", "features", "transfer")
-AR_METHODS = ("scan", "associative")
 M_Y_MODES = ("none", "fixed_eq4", "learnable")
 INITS = ("zeros", "official", "normal")
 DEFAULT_ORDER = "auto"  # "transfer" unless its weights would be large; fastest in benchmarks/bench_stu.py
@@ -181,44 +183,6 @@ def spectral_term(u: Float[Array, "L Hin"], spectrum, m: Float[Array, "J Hin Hou
         y_hat = jnp.einsum("mi,mio->mo", jnp.fft.rfft(u, n=n, axis=0), w)
         return jnp.fft.irfft(y_hat, n=n, axis=0)[:L]
     raise ValueError(f"order must be one of {ORDERS}; got {order!r}.")
-
-
-def eq4_recurrence(delta: Float[Array, "L H"]) -> Float[Array, "L H"]:
-    """ŷ_t = ŷ_{t-2} + Δ_t (ŷ_s = 0 for s < 1), i.e. cumulative sums over even and odd t [STU, eq. (4)]."""
-    L = delta.shape[0]
-    pad = jnp.concatenate([delta, jnp.zeros((L % 2,) + delta.shape[1:], delta.dtype)], axis=0)
-    pairs = jnp.cumsum(pad.reshape((pad.shape[0] // 2, 2) + delta.shape[1:]), axis=0)
-    return pairs.reshape(pad.shape)[:L]
-
-
-def output_recurrence(delta: Float[Array, "L H"], m_y: Float[Array, "ky H H"], *,
-                      method: str = "scan") -> Float[Array, "L H"]:
-    """ŷ_t = Σ_{j=1}^{k_y} ŷ_{t-j} M^y_j + Δ_t, by `lax.scan` or an associative scan [STU, eq. (6)]."""
-    L, H = delta.shape
-    k_y = m_y.shape[0]
-    if method == "scan":
-
-        def step(past, d_t):  # past[j] = ŷ_{t-1-j}
-            y_t = d_t + jnp.einsum("jh,jho->o", past, m_y)
-            return jnp.concatenate([y_t[None], past[:-1]], axis=0), y_t
-
-        return lax.scan(step, jnp.zeros((k_y, H), delta.dtype), delta)[1]
-    if method != "associative":
-        raise ValueError(f"ar_method must be one of {AR_METHODS}; got {method!r}.")
-    # Companion form on the row state s_t = [ŷ_t, ..., ŷ_{t-k_y+1}]: s_t = s_{t-1} A + [Δ_t, 0, ...].
-    P = k_y * H
-    a = jnp.zeros((P, P), delta.dtype).at[:, :H].set(m_y.reshape(P, H))
-    if k_y > 1:
-        a = a.at[: P - H, H:].set(jnp.eye(P - H, dtype=delta.dtype))
-    b = jnp.concatenate([delta, jnp.zeros((L, P - H), delta.dtype)], axis=1)
-
-    def combine(left, right):
-        a_l, b_l = left
-        a_r, b_r = right
-        return a_l @ a_r, jnp.einsum("...p,...pq->...q", b_l, a_r) + b_r
-
-    a_all = jnp.broadcast_to(a, (L, P, P))
-    return lax.associative_scan(combine, (a_all, b), axis=0)[1][:, :H]
 
 
 def _init_m_y(opts: STUOptions, h_out: int, dtype) -> Array | None:

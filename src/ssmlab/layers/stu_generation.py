@@ -26,6 +26,8 @@ from jaxtyping import Array, Float, PyTree
 
 from ..core import futurefill as ff
 from ..core import lds_distill as lds
+from ..core.ar_recurrence import eq4_recurrence, output_recurrence, with_initial_outputs
+from ..core.fftconv import causal_conv_mixing
 from .base import check_step_input, scan_steps
 
 ROUTES = ("exact", "futurefill", "futurefill_epoched", "lds")
@@ -99,8 +101,40 @@ class STUStepper(eqx.Module):
         return STUStepState(conv, recent, past), y.astype(jnp.result_type(u_t, state.recent))
 
     def __call__(self, u: Float[Array, "L Hin"], state: STUStepState) -> tuple[Float[Array, "L Hout"], STUStepState]:
-        """Run a chunk u [L, H_in] from `state` step by step (`lax.scan`); returns (y [L, H_out], final state)."""
-        return scan_steps(self.step, state, u)
+        """Run a chunk u [l, H_in] from `state`; returns (y [l, H_out], final state).
+
+        The exact route does it in one FFT convolution of [past L inputs, u] (a prefill, O((L + l) log(L + l)));
+        the other routes scan `step`.
+        """
+        if self.route != "exact":
+            return scan_steps(self.step, state, u)
+        if u.ndim != 2 or u.shape[1] != self.d_in or u.shape[0] == 0:
+            raise ValueError(f"u must have shape [l, H_in={self.d_in}] with l >= 1; got {tuple(u.shape)}.")
+        return self._prefill(u, state)
+
+    def _prefill(self, u, state: STUStepState):
+        x = u.astype(state.recent.dtype)
+        l, L = x.shape[0], self.consts.shape[0]
+        window = jnp.concatenate([state.conv.inputs[::-1], x], axis=0)  # oldest first, then the chunk
+        delta = causal_conv_mixing(window, jnp.swapaxes(self.consts, 1, 2))[L:]
+        recent = state.recent
+        if self.m_u is not None:
+            k_u = recent.shape[0]
+            taps_in = jnp.concatenate([recent[::-1][1:] if k_u > 1 else recent[:0], x], axis=0)
+            delta = delta + sum(taps_in[k_u - 1 - j: k_u - 1 - j + l] @ self.m_u[j] for j in range(k_u))
+            recent = jnp.concatenate([recent[::-1], x], axis=0)[-k_u:][::-1]
+        past = state.past
+        k = past.shape[0]
+        if k:  # initial outputs enter as corrections of the first k Δ: Σ_{j>t} ŷ_{t-j} M_j
+            weights = self.m_y if self.m_y_mode == "learnable" else jnp.stack(
+                [jnp.zeros((self.d_out, self.d_out), past.dtype), jnp.eye(self.d_out, dtype=past.dtype)])
+            delta = with_initial_outputs(delta, past, weights)
+            y = eq4_recurrence(delta) if self.m_y_mode == "fixed_eq4" else output_recurrence(delta, weights)
+            past = jnp.concatenate([past[::-1], y], axis=0)[-k:][::-1]
+        else:
+            y = delta
+        inputs = window[-L:][::-1]
+        return y.astype(jnp.result_type(u, state.recent)), STUStepState(ff.CachedConvState(inputs), recent, past)
 
 
 def filters_time(filters_fft: Float[Array, "2 m J"], *, n: int, length: int, dtype) -> Float[Array, "L J"]:
@@ -122,7 +156,8 @@ def make_stepper(*, filters_fft, m_phi, m_u, m_y, m_y_mode: str, n: int, seq_len
     if route == "lds":
         if state_size is None:
             raise ValueError("route='lds' needs state_size= (the number P of distilled poles, even).")
-        kappa = np.asarray(filters_time(filters_fft, n=n, length=seq_len, dtype=jnp.float64))
+        f = np.asarray(filters_fft, np.float64)  # the fit runs in float64 on the host, whatever x64 says
+        kappa = np.fft.irfft(f[0] + 1j * f[1], n=n, axis=0)[:seq_len]
         poles = lds.distillation_poles(state_size=state_size, seq_len=seq_len)
         coeffs = lds.fit_lds(kappa, poles)
         gain = jnp.einsum("pj,jio->pio", jnp.asarray(coeffs, dtype), m_phi)
@@ -135,6 +170,6 @@ def make_stepper(*, filters_fft, m_phi, m_u, m_y, m_y_mode: str, n: int, seq_len
             consts = ff.dyadic_plan(kernel)
         else:
             consts = ff.epoched_plan(kernel, block=ff.default_block(seq_len) if block is None else block)
-    cast = (lambda m: None if m is None else m.astype(dtype))
-    return STUStepper(consts, cast(m_u), cast(m_y), int(m_phi.shape[1]), int(m_phi.shape[2]), route, m_y_mode,
+    m_u, m_y = (None if m is None else m.astype(dtype) for m in (m_u, m_y))
+    return STUStepper(consts, m_u, m_y, int(m_phi.shape[1]), int(m_phi.shape[2]), route, m_y_mode,
                       int(seq_len), jnp.dtype(dtype).name)
