@@ -66,9 +66,12 @@ def test_sampling_uses_softmax_over_temperature_with_one_folded_key_per_draw(tin
         logits = jnp.asarray(tiny.full_logits_numpy(seq)[-1], tiny.w.dtype)
         seq.append(int(jr.categorical(jr.fold_in(key, i), logits / temp)))
     assert tokens.tolist() == seq[1:]
-    # the returned state has consumed prompt + generated tokens: continuing equals one longer call
-    more, _ = generate(tiny, state, tokens[-1:], 0, key)
-    assert more.shape == (0,)
+    # the returned state has consumed all but the last token: continuing from it = sampling further
+    more, _ = generate(tiny, state, tokens[-1:], 4, key, temperature=0.0)
+    for _ in range(4):
+        seq.append(int(np.argmax(tiny.full_logits_numpy(seq)[-1])))
+    assert more.tolist() == seq[-4:]
+    assert generate(tiny, None, prompt, 0, key)[0].shape == (0,)
     assert list(generate_stream(tiny, None, prompt, 10, key, temperature=temp)) == tokens.tolist()
     assert ssmlab.generate is generate
 

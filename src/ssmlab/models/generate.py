@@ -8,11 +8,12 @@ i = 0 .. N-1 draws
     x_i ~ softmax(z_i / T)   (T > 0),      x_i = argmax z_i   (T = 0, greedy),
 
 where z_0 are the logits after p_{P-1} and z_{i+1} those after feeding x_i; draw i uses the key
-`fold_in(key, i)`. So each draw costs one `step` (O(1) for recurrent layers) instead of a pass over
-the whole prefix, and the result equals sampling from the full model run on the growing prefix
-(tested on the real `SequenceModel` and on a reference recurrent model). `generate` runs the whole
-loop in one compiled `lax.scan`; `generate_stream` yields the same tokens one at a time (for a
-terminal) from the same two compiled steps.
+`fold_in(key, i)`. Each draw costs one `step` (O(1) for recurrent layers) instead of a pass over the
+whole prefix, and the result equals sampling from the full model run on the growing prefix (tested on
+the real `SequenceModel` and on a reference recurrent model). The returned state has consumed all but
+the last token, so a call with that token as the prompt continues the sequence exactly. `generate`
+runs the whole loop in one compiled `lax.scan`; `generate_stream` yields the same tokens one at a time
+(for a terminal) from the same compiled step.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _check(model, prompt, num_tokens: int, temperature: float) -> Array:
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
             math.isfinite(temperature) and temperature >= 0):
         raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy); got {temperature!r}.")
-    return prompt
+    return prompt.astype(jnp.int32)  # the dtype of drawn tokens, so prompt and draws share one scan carry
 
 
 def _draw(key: PRNGKeyArray, logits: Array, temperature: float) -> Array:
@@ -53,34 +54,30 @@ def _draw(key: PRNGKeyArray, logits: Array, temperature: float) -> Array:
 
 
 @eqx.filter_jit
-def _feed(model, state, prompt):
-    """State and logits after feeding every prompt token."""
-    def body(carry, token):
-        s, _ = carry
-        s, logits = model.step(s, token)
-        return (s, logits), None
+def _feed(model, state, tokens):
+    """State after feeding `tokens` (possibly none) through `step`."""
+    def body(s, token):
+        s, _ = model.step(s, token)
+        return s, None
 
-    s0, z0 = model.step(state, prompt[0])
-    (s, logits), _ = lax.scan(body, (s0, z0), prompt[1:])
-    return s, logits
+    state, _ = lax.scan(body, state, tokens)
+    return state
 
 
 @eqx.filter_jit
-def _next(model, state, logits, key, i, temperature):
-    """Draw token i from `logits` and feed it: (token, state, next logits)."""
-    token = _draw(jr.fold_in(key, i), logits, temperature)
-    state, logits = model.step(state, token)
-    return token, state, logits
+def _next(model, state, last, key, i, temperature):
+    """Feed `last`, draw token i from the logits: (state after `last`, token i)."""
+    state, logits = model.step(state, last)
+    return state, _draw(jr.fold_in(key, i), logits, temperature)
 
 
 @eqx.filter_jit
-def _sample_all(model, state, logits, key, num_tokens, temperature):
+def _sample_all(model, state, last, key, num_tokens, temperature):
     def body(carry, i):
-        s, z = carry
-        token, s, z = _next(model, s, z, key, i, temperature)
-        return (s, z), token
+        s, token = _next(model, *carry, key, i, temperature)
+        return (s, token), token
 
-    (state, _), tokens = lax.scan(body, (state, logits), jnp.arange(num_tokens))
+    (state, _), tokens = lax.scan(body, (state, last), jnp.arange(num_tokens))
     return tokens, state
 
 
@@ -88,16 +85,16 @@ def generate(model, state: Any, prompt: Array | np.ndarray | list[int], num_toke
              temperature: float = 1.0) -> tuple[Int[Array, " N"], Any]:
     """Sample `num_tokens` tokens after `prompt` (see the module docstring); returns (tokens [N] int32, state).
 
-    `state` is the model's step state to start from (`None` = `model.init_state()`, a fresh sequence);
-    the returned state has consumed the prompt and every generated token, so a further call continues
-    the same sequence. `temperature` 0 is greedy decoding.
+    `state` is the model's step state to start from (`None` = `model.init_state()`, a fresh sequence).
+    The returned state has consumed everything but the last token of prompt + tokens, so
+    `generate(model, state, tokens[-1:], ...)` continues the same sequence exactly (with no wasted final
+    step). `temperature` 0 is greedy decoding.
     """
     prompt = _check(model, prompt, num_tokens, temperature)
-    state = model.init_state() if state is None else state
-    state, logits = _feed(model, state, prompt)
+    state = _feed(model, model.init_state() if state is None else state, prompt[:-1])
     if num_tokens == 0:
         return jnp.zeros((0,), jnp.int32), state
-    return _sample_all(model, state, logits, key, int(num_tokens), float(temperature))
+    return _sample_all(model, state, prompt[-1], key, int(num_tokens), float(temperature))
 
 
 def generate_stream(model, state: Any, prompt: Array | np.ndarray | list[int], num_tokens: int, key: PRNGKeyArray,
@@ -106,15 +103,14 @@ def generate_stream(model, state: Any, prompt: Array | np.ndarray | list[int], n
 
     The arguments are checked and the prompt is fed when this is called, so errors come before any token."""
     prompt = _check(model, prompt, num_tokens, temperature)
-    state = model.init_state() if state is None else state
-    state, logits = _feed(model, state, prompt)
+    state = _feed(model, model.init_state() if state is None else state, prompt[:-1])
 
-    def tokens(state, logits):
+    def tokens(state, last):
         for i in range(int(num_tokens)):
-            token, state, logits = _next(model, state, logits, key, jnp.asarray(i), float(temperature))
-            yield int(token)
+            state, last = _next(model, state, last, key, jnp.asarray(i), float(temperature))
+            yield int(last)
 
-    return tokens(state, logits)
+    return tokens(state, prompt[-1])
 
 
 def tokens_per_second(model, prompt, num_tokens: int, key: PRNGKeyArray, *, temperature: float = 1.0,
