@@ -35,6 +35,8 @@ from .layers.lru import LRU as LRU
 from .layers.s4d import S4D as S4D
 from .layers.stu import STU as STU
 from .layers.stu import STUApprox as STUApprox
+from .models.generate import generate as generate
+from .models.generate import generate_stream as generate_stream
 from .models.sequence_model import SequenceModel as SequenceModel
 from .models.sequence_model import make_model as make_model
 from .theory import expressivity as expressivity

@@ -1,4 +1,4 @@
-"""Command-line interface: `ssmlab info | list | show | reproduce | run | train` (thin: flags -> config -> run)."""
+"""Command-line interface: `ssmlab info | list | show | reproduce | run | train | generate` (flags -> config -> run)."""
 
 from __future__ import annotations
 
@@ -276,11 +276,63 @@ def train(
     except ValueError as err:
         raise _usage_error(str(err)) from err
     s = result.summary
-    acc = (f"test accuracy {s['test_accuracy']:.4f} of the best-validation model (validation "
-           f"{s['best_accuracy']:.4f})" if "test_accuracy" in s else
-           f"best validation accuracy {s['best_accuracy']:.4f}; test not read (interrupted)" if s["best_accuracy"]
-           is not None else "no evaluation yet (stopped before the end of an epoch)")
+    metric = next((k for k in s if k.startswith("best_")), "best_accuracy").removeprefix("best_")
+    best = s.get(f"best_{metric}")
+    if f"test_{metric}" in s:
+        acc = f"test {metric} {s[f'test_{metric}']:.4f} of the best-validation model (validation {best:.4f})"
+    elif best is not None:
+        acc = f"best validation {metric} {best:.4f}; test not read (interrupted)"
+    else:
+        acc = "no evaluation yet (stopped before the end of an epoch)"
     typer.echo(f"{out}: {s['steps']}/{s['total_steps']} steps, {acc}")
+
+
+@app.command()
+def generate(
+    run: Annotated[Path, typer.Option("--run", help="Run directory of `ssmlab train` on a byte-level LM task "
+                                      "(e.g. --task lm-chars).")],
+    prompt: Annotated[str, typer.Option(help="Text to start from (UTF-8 bytes are the tokens).")],
+    tokens: Annotated[int, typer.Option(help="Number of tokens (bytes) to generate.")] = 200,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy.")] = 0.8,
+    seed: Annotated[int, typer.Option(help="Random seed of the sampling.")] = 0,
+):
+    """Sample text from a trained causal LM, streaming it to the terminal as it is generated."""
+    import codecs
+
+    import jax.random as jr
+
+    from .models.generate import generate_stream
+    from .train._load import _load_model
+
+    if tokens < 0:
+        raise _usage_error(f"--tokens must be >= 0; got {tokens}.", "--tokens")
+    if not temperature >= 0 or temperature == float("inf"):
+        raise _usage_error(f"--temperature must be a finite number >= 0 (0 = greedy); got {temperature}.",
+                           "--temperature")
+    ids = list(prompt.encode("utf-8"))
+    if not ids:
+        raise _usage_error("--prompt must not be empty; give at least one character.", "--prompt")
+    if not run.is_dir():
+        raise _usage_error(f"{run} is not a directory; pass the --out folder of `ssmlab train`.", "--run")
+
+    def byte_lm(cfg, task):
+        if task.objective != "next_token" or task.input_kind != "tokens" or task.vocab_size != 256:
+            raise ValueError(f"{run} was trained on task {cfg.task!r}, not a byte-level language model; generate "
+                             "from a run of `ssmlab train --task lm-chars`.")
+
+    try:
+        model, _, cfg, task = _load_model(run, check=byte_lm)
+    except ValueError as err:
+        raise _usage_error(str(err), "--run") from err
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    try:
+        stream = generate_stream(model, None, ids, tokens, jr.key(seed), temperature)
+        typer.echo(prompt, nl=False)
+        for token in stream:
+            typer.echo(decoder.decode(bytes([token])), nl=False)
+    except (TypeError, ValueError) as err:
+        raise _usage_error(f"cannot generate from {run}: {err}", "--run") from err
+    typer.echo(decoder.decode(b"", final=True))
 
 
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: list tasks, generate LRA stand-ins.")

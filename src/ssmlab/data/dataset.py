@@ -5,9 +5,10 @@
   records each example's valid length; its batches then carry a bool `"mask"` [batch, L], True at the
   valid positions 0..length-1 (padding always sits at the end of the time axis).
 * `Task`: a named train/test pair plus what a model needs to know (input kind, vocabulary,
-  number of classes, sequence length, pooling), and a validation split. `with_validation(task)`
-  holds out a seeded 10 % of train when the data has none (the training loop does this), so model
-  selection never sees the test set.
+  number of classes, sequence length, pooling, output width), the name of its training objective
+  (`ssmlab.train.objectives`: "classification", "next_token", "per_step_regression") and a
+  validation split. `with_validation(task)` holds out a seeded 10 % of train when the data has none
+  (the training loop does this), so model selection never sees the test set.
 * A task registry: `register_task(name)(factory)`, `make_task(name, **options)`, `task_names()`.
 """
 
@@ -154,6 +155,8 @@ class Task:
     vocab_size: int = 0  # for token inputs
     pooling: Literal["mean", "max", "last", "none"] = "mean"
     validation: ArrayDataset | None = None
+    objective: str = ""  # "" = "classification" if num_classes > 0 else "per_step_regression"
+    output_dim: int = 0  # model outputs per step/sequence; 0 = num_classes, or input_dim for regression
 
 
 TaskFactory = Callable[..., Task]

