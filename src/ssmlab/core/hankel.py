@@ -38,7 +38,7 @@ import scipy.fft
 import scipy.linalg
 from jaxtyping import Float, Num
 from scipy.sparse.linalg import LinearOperator, eigsh
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .checks import check_float_dtype, check_length
 
@@ -192,6 +192,15 @@ def _check_residual(matvec, w: np.ndarray, rows: np.ndarray, seq_len: int, *, pr
     _raise_if_unconverged(float(resid), w, seq_len)
 
 
+_THREADPOOLS: list[ThreadpoolController] = []  # built once: scanning the loaded libraries costs ~3 ms
+
+
+def _one_blas_thread():
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
+
+
 def _lanczos_top(seq_len: int, num_filters: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Lanczos with full reorthogonalisation, stopped when all K Ritz pairs have converged.
 
@@ -210,7 +219,7 @@ def _lanczos_top(seq_len: int, num_filters: int, kind: str) -> tuple[np.ndarray,
     q = np.random.default_rng(0).standard_normal(L)  # fixed start vector: deterministic output
     basis[0] = q / np.linalg.norm(q)
     alpha, beta = np.zeros(max_dim), np.zeros(max_dim)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _one_blas_thread():
         for d in range(1, max_dim + 1):
             j = d - 1
             w = matvec(basis[j])
