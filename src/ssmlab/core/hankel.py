@@ -209,8 +209,9 @@ def _lanczos_top(seq_len: int, num_filters: int, kind: str) -> tuple[np.ndarray,
     ||w||, the DGKS criterion), so the basis stays orthonormal to rounding, β_j = ||w||. The Ritz
     pairs of the tridiagonal T_d have residuals ||Zv - θv|| = β_d |s_dk| (s_dk the last entry of
     the k-th eigenvector of T_d), checked every step once d >= K.
-    The basis is held as rows [d, L]; the loop runs with one BLAS thread (its products are
-    memory-bound level-2 operations whose thread start-up cost dominated on a loaded 2-core host).
+    The basis is held as rows [d, L]; the loop and the checks run with one BLAS thread (the
+    products are memory-bound level-2 operations, and waking BLAS threads cost more than they
+    saved on a loaded 2-core host: 3x in the loop, ~10 ms per small product).
     """
     L, K = seq_len, num_filters
     matvec = _row_matvec(L, kind)
@@ -241,8 +242,8 @@ def _lanczos_top(seq_len: int, num_filters: int, kind: str) -> tuple[np.ndarray,
             if d < max_dim:
                 basis[d] = w / beta[j] if beta[j] > 0 else _fresh_direction(basis[:d], d)
         rows = s.T @ basis[:d]
-    _check_residual(matvec, theta, rows, L)
-    orth = float(np.abs(rows @ rows.T - np.eye(K)).max())
+        _check_residual(matvec, theta, rows, L)
+        orth = float(np.abs(rows @ rows.T - np.eye(K)).max())
     if not orth <= 1e-10:
         raise RuntimeError(f"Lanczos lost orthogonality ({orth:.1e}) at seq_len={L}; use method='arpack'.")
     return theta, rows.T
