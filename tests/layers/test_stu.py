@@ -318,3 +318,11 @@ def test_folded_taps_equal_direct_taps_with_gradients():
     np.testing.assert_allclose(g_fold.m_u, g_direct.m_u, rtol=1e-11, atol=1e-11 * float(jnp.abs(g_direct.m_u).max()))
     np.testing.assert_allclose(apply(layer, us[0]), apply(layer.with_methods(order="features"), us[0]),
                                rtol=0, atol=1e-12)
+
+
+def test_more_taps_than_the_fft_can_hold_stay_exact():
+    # seq_len 4 -> n = 8: delays j > n - L = 4 would wrap around, so these taps are not folded.
+    layer = randomize(STU(d_in=2, seq_len=4, num_filters=2, preset="paper_ar_stu", k_u=7, dtype=jnp.float64,
+                          key=jr.key(23)), seed=4)
+    u = jr.normal(jr.key(24), (4, 2), jnp.float64)
+    np.testing.assert_allclose(apply(layer, u), apply(layer.with_methods(order="features"), u), rtol=0, atol=1e-12)

@@ -160,7 +160,7 @@ def fold_input_taps(spectrum, m: Float[Array, "J Hin Hout"], m_u: Float[Array, "
 
     With order "transfer" the taps then enter W[m] = Σ_j Φ_j[m] M_j, built once per batch, and cost
     nothing per sequence (the direct shifted matmuls were 1.5-3x the k_u = 0 step on CPU at batch 32;
-    benchmarks/bench_stu.py). Exact for j < n - L + 1 (here n >= 2L - 1 and j < k_u <= L).
+    benchmarks/bench_stu.py). Exact for delays j <= n - L (no wrap-around); `STU` folds only then.
     """
     k_u = m_u.shape[0]
     phase = -2.0 * np.pi * ((np.arange(n // 2 + 1)[:, None] * np.arange(k_u)[None, :]) % n) / n  # float64, host
@@ -367,7 +367,8 @@ class STU(AbstractSequenceLayer):
         dtype = _work_dtype(u, self.m_phi_plus)
         x = u.astype(dtype)
         spectrum, m = self.spectrum(dtype), self.m_phi.astype(dtype)
-        fold = self.m_u is not None and self.order == "transfer"  # taps inside W: free per sequence
+        # Taps inside W (free per sequence) when no delay can wrap around the circular FFT: j <= n - L.
+        fold = self.m_u is not None and self.order == "transfer" and self.m_u.shape[0] <= self.fft_n - self.seq_len + 1
         if fold:
             spectrum, m = fold_input_taps(spectrum, m, self.m_u.astype(dtype), n=self.fft_n)
         delta = spectral_term(x, spectrum, m, n=self.fft_n, order=self.order)
