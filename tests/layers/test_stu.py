@@ -16,7 +16,10 @@ from ssmlab.layers.stu import (
     STUApprox,
     choose_order,
     eq4_recurrence,
+    fold_input_taps,
+    input_taps,
     output_recurrence,
+    spectral_term,
     stu_frozen_fields,
 )
 from ssmlab.train.optim import count_parameters
@@ -358,3 +361,45 @@ def test_bad_input_shape_raises():
         layer(jnp.zeros((17, 2)))
     with pytest.raises(ValueError, match="vmap"):
         layer(jnp.zeros((4, 16, 2)))
+
+
+def test_input_taps_as_delay_kernels_equal_shifted_matmuls():
+    rng = np.random.default_rng(5)
+    L, n = 20, 40
+    u = jnp.asarray(rng.standard_normal((L, 3)))
+    m_u = jnp.asarray(rng.standard_normal((4, 3, 2)))
+    empty = jnp.zeros((n // 2 + 1, 0), jnp.complex128)
+    spec, m = fold_input_taps(empty, jnp.zeros((0, 3, 2)), m_u, n=n)
+    direct = np.zeros((L, 2))  # Σ_j u_{t-j} M^u_j written as an explicit loop
+    for t in range(L):
+        for j in range(4):
+            if t - j >= 0:
+                direct[t] += np.asarray(u[t - j]) @ np.asarray(m_u[j])
+    np.testing.assert_allclose(spectral_term(u, spec, m, n=n, order="transfer"), direct, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(input_taps(u, m_u), direct, rtol=0, atol=1e-13)
+
+
+def test_folded_taps_equal_direct_taps_with_gradients():
+    # "transfer" folds M^u into W; "features" adds the shifted matmuls: same outputs and M^u gradients.
+    layer = randomize(STU(d_in=3, seq_len=40, num_filters=6, preset="paper_ar_stu", dtype=jnp.float64,
+                          key=jr.key(21)), seed=3)
+    assert layer.order == "transfer" and layer.m_u.shape[0] == 3
+    us = jr.normal(jr.key(22), (2, 40, 3), jnp.float64)
+
+    def loss(m):
+        return jnp.sum(jax.vmap(m)(us) ** 2)
+
+    g_fold = eqx.filter_jit(eqx.filter_grad(loss))(layer)
+    g_direct = eqx.filter_jit(eqx.filter_grad(loss))(layer.with_methods(order="features"))
+    assert float(jnp.abs(g_direct.m_u).max()) > 0
+    np.testing.assert_allclose(g_fold.m_u, g_direct.m_u, rtol=1e-11, atol=1e-11 * float(jnp.abs(g_direct.m_u).max()))
+    np.testing.assert_allclose(apply(layer, us[0]), apply(layer.with_methods(order="features"), us[0]),
+                               rtol=0, atol=1e-12)
+
+
+def test_more_taps_than_the_fft_can_hold_stay_exact():
+    # seq_len 4 -> n = 8: delays j > n - L = 4 would wrap around, so these taps are not folded.
+    layer = randomize(STU(d_in=2, seq_len=4, num_filters=2, preset="paper_ar_stu", k_u=7, dtype=jnp.float64,
+                          key=jr.key(23)), seed=4)
+    u = jr.normal(jr.key(24), (4, 2), jnp.float64)
+    np.testing.assert_allclose(apply(layer, u), apply(layer.with_methods(order="features"), u), rtol=0, atol=1e-12)

@@ -163,6 +163,21 @@ def input_taps(u: Float[Array, "L Hin"], m_u: Float[Array, "ku Hin Hout"]) -> Fl
     return sum(_shift(u, j) @ m_u[j] for j in range(m_u.shape[0]))
 
 
+def fold_input_taps(spectrum, m: Float[Array, "J Hin Hout"], m_u: Float[Array, "ku Hin Hout"], *,
+                    n: int) -> tuple[Array, Array]:
+    """Kernels and weights extended by the input taps: u_{t-j} M^u_j is the causal convolution of u with
+    the unit delay δ_j, whose rfft is e^{-2πi m j/n} [STU, eq. (4)].
+
+    With order "transfer" the taps then enter W[m] = Σ_j Φ_j[m] M_j, built once per batch, and cost
+    nothing per sequence (the direct shifted matmuls were 1.5-3x the k_u = 0 step on CPU at batch 32;
+    benchmarks/bench_stu.py). Exact for delays j <= n - L (no wrap-around); `STU` folds only then.
+    """
+    k_u = m_u.shape[0]
+    phase = -2.0 * np.pi * ((np.arange(n // 2 + 1)[:, None] * np.arange(k_u)[None, :]) % n) / n  # float64, host
+    delays = jnp.asarray(np.cos(phase) + 1j * np.sin(phase), spectrum.dtype)
+    return jnp.concatenate([spectrum, delays], axis=1), jnp.concatenate([m, m_u.astype(m.dtype)], axis=0)
+
+
 def spectral_term(u: Float[Array, "L Hin"], spectrum, m: Float[Array, "J Hin Hout"], *, n: int,
                   order: str = "transfer") -> Float[Array, "L Hout"]:
     """Σ_j (κ_j * u)_t M_j with causal FFT convolution (`spectrum` = rfft(κ, n) [m, J]) [STU, eq. (4)]."""
@@ -236,9 +251,9 @@ def _filter_spectrum(seq_len: int, num_filters: int, opts: STUOptions, dtype, us
     return FrozenArray(np.asarray(sigma).astype(_host_dtype(dtype))), _frozen_spectrum(kernels, n, dtype), n
 
 
-def _autoregression(self, u: Array, delta: Array, dtype) -> Array:
-    """Add the input taps to Δ and run the output recurrence (shared by STU and STUApprox)."""
-    if self.m_u is not None:
+def _autoregression(self, u: Array, delta: Array, dtype, *, taps: bool = True) -> Array:
+    """Add the input taps to Δ (unless already folded into it) and run the output recurrence (STU, STUApprox)."""
+    if self.m_u is not None and taps:
         delta = delta + input_taps(u, self.m_u.astype(dtype))
     if self.m_y_mode == "fixed_eq4":
         return eq4_recurrence(delta)
@@ -364,8 +379,13 @@ class STU(AbstractSequenceLayer):
         u = _check_input(u, self.m_phi_plus.shape[1], self.seq_len)
         dtype = _work_dtype(u, self.m_phi_plus)
         x = u.astype(dtype)
-        delta = spectral_term(x, self.spectrum(dtype), self.m_phi.astype(dtype), n=self.fft_n, order=self.order)
-        return _autoregression(self, x, delta, dtype).astype(jnp.result_type(u, self.m_phi_plus))
+        spectrum, m = self.spectrum(dtype), self.m_phi.astype(dtype)
+        # Taps inside W (free per sequence) when no delay can wrap around the circular FFT: j <= n - L.
+        fold = self.m_u is not None and self.order == "transfer" and self.m_u.shape[0] <= self.fft_n - self.seq_len + 1
+        if fold:
+            spectrum, m = fold_input_taps(spectrum, m, self.m_u.astype(dtype), n=self.fft_n)
+        delta = spectral_term(x, spectrum, m, n=self.fft_n, order=self.order)
+        return _autoregression(self, x, delta, dtype, taps=not fold).astype(jnp.result_type(u, self.m_phi_plus))
 
 
 class STUApprox(AbstractSequenceLayer):
