@@ -1,8 +1,13 @@
 """N-sweep of gradient descent on the time-domain SSM: one vmapped jit program vs a Python loop over N.
 
-Both variants run exactly the same steps (`theory.ld_sweep.descend_one`, padded to N_max with a
-mask, so the per-N program is compiled once); the loop calls it once per N, the vmapped version
-runs all N together. Outputs (convergence steps and total-gain records) must agree to 1e-9.
+All variants run the same descent (`theory.ld_sweep.descend_one`, padded to N_max with a mask,
+so the per-N program is compiled once). Reference `python_loop`: one call per N of the former
+route, autodiff through the masked time-domain model at every step (`gradient="autodiff"`).
+`vmap_autodiff` is that route vmapped over N (the sweep before issue 17); `*_gain` is the default
+route through the total gain (ŷ = P g for A = aI: same loss, exact gradient, O(L + N) per step),
+as a loop and vmapped. `vmap_gain_lr_grid` runs two learning-rate settings per N in one program
+(2 x the runs; its check compares the first setting). Outputs (convergence steps and total-gain
+records) must agree to 1e-9.
 """
 
 from __future__ import annotations
@@ -38,20 +43,27 @@ def main(full: bool = False) -> None:
         lr = 0.05 * max_stable_learning_rate("balanced_tied", n=int(ns.max()), sigma_g=s_g, eta_g=e_g, length=length)
         lrs = jnp.full(len(ns), lr)
         static = dict(n_max=int(ns.max()), a=0.5, gain0=gain0, floor=floor, gap=0.01, steps=steps, record_every=100)
-        vmapped = jax.jit(partial(sweep_descent, "balanced_tied", **static))
-        one = jax.jit(partial(descend_one, "balanced_tied", a=0.5, gain0=gain0, floor=floor, gap=0.01, steps=steps,
-                              record_every=100))
         masks = latent_masks(ns, n_max=int(ns.max()))
+        variants = {}
+        for gradient in ("autodiff", "gain"):
+            vmapped = jax.jit(partial(sweep_descent, "balanced_tied", **static, gradient=gradient))
+            one = jax.jit(partial(descend_one, "balanced_tied", a=0.5, gain0=gain0, floor=floor, gap=0.01,
+                                  steps=steps, record_every=100, gradient=gradient))
 
-        def loop():
-            outs = [one(masks[i], lrs[i], u, y) for i in range(len(ns))]
-            return jnp.stack([o[0] for o in outs]), jnp.stack([o[1] for o in outs])
+            def loop(one=one):
+                outs = [one(masks[i], lrs[i], u, y) for i in range(len(ns))]
+                return jnp.stack([o[0] for o in outs]), jnp.stack([o[1] for o in outs])
+
+            variants["python_loop" if gradient == "autodiff" else "python_loop_gain"] = loop
+            variants[f"vmap_{gradient}"] = partial(vmapped, jnp.asarray(ns), lrs, u, y)
+        grid = jax.jit(partial(sweep_descent, "balanced_tied", **static))
+        lr_grid = jnp.stack([lrs, 0.5 * lrs])
+        variants["vmap_gain_lr_grid"] = lambda: tuple(o[0] for o in grid(jnp.asarray(ns), lr_grid, u, y))
 
         def err(out, ref):
             return float(max(jnp.max(jnp.abs(out[0] - ref[0])), jnp.max(jnp.abs(out[1] - ref[1])) / s_g * e_g))
 
-        compare("nsweep_gd", {"python_loop": loop, "vmap_jit": lambda: vmapped(jnp.asarray(ns), lrs, u, y)},
-                reference="python_loop", check=err, tol=1e-9, repeats=3 if full else 5,
+        compare("nsweep_gd", variants, reference="python_loop", check=err, tol=1e-9, repeats=3 if full else 7,
                 params={"n_values": len(ns), "steps": steps, "length": length, "n_max": int(ns.max())})
 
 

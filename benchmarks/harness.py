@@ -31,7 +31,9 @@ def compare(case: str, variants: dict[str, Callable[[], object]], *, reference: 
     """Time zero-argument callables side by side; return one row per variant with `ratio` to `reference`.
 
     `check(out, ref_out)` returns an error that must be <= `tol` for every variant, else the
-    case raises instead of printing timings.
+    case raises instead of printing timings. Each call is timed by the wall clock and by the
+    process CPU time (all threads), and both medians and ratios are reported: on a shared,
+    oversubscribed host the CPU-time ratio is the less noisy of the two.
     """
     if reference not in variants:
         raise ValueError(f"reference {reference!r} is not among the variants {list(variants)}.")
@@ -45,19 +47,24 @@ def compare(case: str, variants: dict[str, Callable[[], object]], *, reference: 
     if bad:
         raise AssertionError(f"{case}: variants disagree with {reference!r} beyond {tol:g}: {bad}")
     times: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, fn in variants.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             _block(fn())
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
     ref_med = float(np.median(times[reference]))
+    ref_cpu = float(np.median(cpu[reference]))
     rows = []
     for name, ts in times.items():
         med = float(np.median(ts))
         q1, q3 = np.percentile(ts, [25, 75])
         rows.append({"case": case, "variant": name, "t_med_ms": med * 1e3, "t_iqr_ms": float(q3 - q1) * 1e3,
                      "t_compile_s": compile_s[name], "ratio_vs_ref": med / ref_med, "reference": reference,
-                     "speedup_vs_ref": ref_med / med, "error": errors[name], **(params or {}),
+                     "speedup_vs_ref": ref_med / med, "t_cpu_med_ms": float(np.median(cpu[name])) * 1e3,
+                     "speedup_cpu_vs_ref": ref_cpu / max(float(np.median(cpu[name])), 1e-12),
+                     "error": errors[name], **(params or {}),
                      "device": str(jax.devices()[0]), "jax": jax.__version__, "machine": platform.machine()})
     _emit(rows)
     return rows
@@ -67,9 +74,11 @@ def _emit(rows: list[dict]) -> None:
     for r in rows:
         extra = {k: v for k, v in r.items() if k not in {"case", "variant", "t_med_ms", "t_iqr_ms", "t_compile_s",
                                                         "ratio_vs_ref", "speedup_vs_ref", "reference", "error",
-                                                        "device", "jax", "machine"}}
+                                                        "device", "jax", "machine", "t_cpu_med_ms",
+                                                        "speedup_cpu_vs_ref"}}
         print(f"{r['case']:<22} {r['variant']:<22} {r['t_med_ms']:10.3f} ms  ±{r['t_iqr_ms']:.3f}  "
-              f"x{r['speedup_vs_ref']:7.2f} vs {r['reference']:<14} err {r['error']:.1e}  {extra}")
+              f"x{r['speedup_vs_ref']:7.2f} | cpu {r['t_cpu_med_ms']:10.3f} ms x{r['speedup_cpu_vs_ref']:7.2f} "
+              f"vs {r['reference']:<14} err {r['error']:.1e}  {extra}")
     with RESULTS.open("a") as fh:
         for r in rows:
             fh.write(json.dumps(r) + "\n")

@@ -3,7 +3,7 @@
 Public API (details in the README):
 
 >>> import jax, jax.numpy as jnp, ssmlab
->>> layer = ssmlab.LinearSSM(state_size=8, d_in=2, key=jax.random.key(0))
+>>> layer = ssmlab.LinearSSM(state_size=8, d_model=2, key=jax.random.key(0))
 >>> layer(jnp.ones((16, 2))).shape
 (16, 2)
 """
@@ -35,6 +35,8 @@ from .layers.lru import LRU as LRU
 from .layers.s4d import S4D as S4D
 from .layers.stu import STU as STU
 from .layers.stu import STUApprox as STUApprox
+from .models.generate import generate as generate
+from .models.generate import generate_stream as generate_stream
 from .models.sequence_model import SequenceModel as SequenceModel
 from .models.sequence_model import make_model as make_model
 from .theory import expressivity as expressivity
@@ -44,5 +46,6 @@ from .theory.expressivity_construction import minimal_depth_search as minimal_de
 from .theory.expressivity_construction import shallow_to_deep as shallow_to_deep
 from .train import TrainConfig as TrainConfig
 from .train import TrainResult as TrainResult
+from .train import load_run as load_run
 from .train import train as train
 from .train import trainable as trainable

@@ -1,7 +1,10 @@
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import scipy.integrate
 
+from ssmlab.core import hankel as hankel_module
 from ssmlab.core.hankel import (
     NOISE_RATIO,
     IllConditionedFiltersWarning,
@@ -78,9 +81,9 @@ def _assert_vectors_close(phi, ref, sigma, *, tol):
             assert np.abs(phi[:, k] - s * ref[:, k]).max() <= tol, k
 
 
-@pytest.mark.parametrize("L", [128, 512, 1024, pytest.param(2048, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("L", [128, 256, 1000, pytest.param(2048, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("kind", ["hankel", "hankel_l"])
-def test_lanczos_agrees_with_dense_eigh(L, kind):
+def test_lanczos_agrees_with_dense_eigh(L, kind):  # 1000: FFT size 2000 (not a power of two)
     K = 24 if L > 72 else 20
     s_d, p_d = spectral_filters(seq_len=L, num_filters=K, kind=kind, method="dense", warn=False)
     s_l, p_l = spectral_filters(seq_len=L, num_filters=K, kind=kind, method="lanczos", warn=False)
@@ -168,3 +171,63 @@ def test_lanczos_at_scale(L):
     assert _sampled_residual(L, phi, sigma, rows) <= 1e-12
     np.testing.assert_allclose(phi.T @ phi, np.eye(24), atol=1e-10)
     assert abs(sigma[0] - 0.36039) < 1e-4  # σ_1 → 0.36039 for every L >= 64 (spec §2, measured)
+
+
+def test_lanczos_equals_the_former_arpack_method():
+    L, K = 4096, 24
+    s_a, p_a = spectral_filters(seq_len=L, num_filters=K, method="arpack", warn=False)
+    s_l, p_l = spectral_filters(seq_len=L, num_filters=K, method="lanczos", warn=False)
+    np.testing.assert_allclose(s_l, s_a, rtol=0, atol=1e-14 * s_a[0])
+    good = s_a > 1e-6 * s_a[0]
+    assert np.abs(p_l[:, good] - p_a[:, good]).max() <= 1e-10
+    np.testing.assert_allclose(p_l.T @ p_l, np.eye(K), rtol=0, atol=1e-13)
+
+
+def test_lanczos_residual_at_moderate_length():
+    L, K = 16_384, 24
+    sigma, phi = spectral_filters(seq_len=L, num_filters=K, method="lanczos", warn=False)
+    rows = np.unique(np.concatenate([np.arange(6), L - 1 - np.arange(6), np.random.default_rng(1).integers(0, L, 12)]))
+    # Rows summed directly, independent of the FFT; those sums round to ~2e-15 themselves (ARPACK: 2.0e-15).
+    assert _sampled_residual(L, phi, sigma, rows) <= 5e-15
+    assert abs(sigma[0] - 0.36039) < 1e-4
+
+
+def test_residual_guard_rejects_wrong_pairs():
+    L, K = 512, 8
+    sigma, phi = spectral_filters(seq_len=L, num_filters=K, method="lanczos", warn=False)
+    matvec = hankel_module._row_matvec(L, "hankel")
+    hankel_module._check_residual(matvec, sigma, phi.T, L)  # the true pairs pass
+    wrong = phi.copy()
+    wrong[:, 3] += 1e-9 * np.random.default_rng(0).standard_normal(L)
+    with pytest.raises(RuntimeError, match="residual"):
+        hankel_module._check_residual(matvec, sigma, wrong.T, L)
+
+
+def _commuting_tridiagonal_dimension(L: int, kind: str) -> int:
+    """dim of {T tridiagonal: ZT = TZ}, by exact rational Gaussian elimination (T = I always commutes)."""
+    h = ([Fraction(2, s**3 - s) for s in range(2, 2 * L + 1)] if kind == "hankel" else
+         [Fraction(16, (s + 3) * (s - 1) * (s + 1)) if s % 2 == 0 else Fraction(0) for s in range(2, 2 * L + 1)])
+    cells = [(i, i) for i in range(L)] + [(i, i + 1) for i in range(L - 1)] + [(i + 1, i) for i in range(L - 1)]
+    rows = []
+    for i in range(L):
+        for j in range(L):  # (ZT - TZ)[i, j] = Σ_k Z[i,k] T[k,j] - T[i,k] Z[k,j], linear in the cells of T
+            rows.append([(h[i + a] if b == j else 0) - (h[b + j] if a == i else 0) for a, b in cells])
+    rank, col = 0, 0
+    while rank < len(rows) and col < len(cells):
+        pivot = next((r for r in range(rank, len(rows)) if rows[r][col] != 0), None)
+        if pivot is not None:
+            rows[rank], rows[pivot] = rows[pivot], rows[rank]
+            for r in range(rank + 1, len(rows)):
+                if rows[r][col] != 0:
+                    f = rows[r][col] / rows[rank][col]
+                    rows[r] = [x - f * y for x, y in zip(rows[r], rows[rank], strict=True)]
+            rank += 1
+        col += 1
+    return len(cells) - rank
+
+
+def test_z_has_no_commuting_tridiagonal_matrix():
+    # Unlike the sinc kernel (prolate sequences), Z commutes with no tridiagonal T but cI, so no O(L K)
+    # route via a tridiagonal eigenproblem. Z_L only splits into its even and odd index blocks.
+    assert _commuting_tridiagonal_dimension(6, "hankel") == 1
+    assert _commuting_tridiagonal_dimension(6, "hankel_l") == 2

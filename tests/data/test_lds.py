@@ -277,3 +277,16 @@ def test_clear_errors():
         L.LDSStream(lds, seq_len=0)
     with pytest.raises(ValueError, match="step"):
         L.LDSStream(lds, seq_len=4).batch(-1)
+
+
+def test_lds_regression_task_is_the_paper_system_with_three_disjoint_splits():
+    from ssmlab.data import make_task
+    from ssmlab.data.lds import paper_lds, simulate_batch
+
+    task = make_task("lds-regression", seq_len=12, num_train=4, num_val=2, num_test=3, seed=5)
+    assert (len(task.train), len(task.validation), len(task.test)) == (4, 2, 3)
+    assert task.objective == "per_step_regression" and task.output_dim == 3 and task.pooling == "none"
+    lds = paper_lds(seed=0)
+    for part in (task.train, task.validation, task.test):
+        np.testing.assert_allclose(part.y, simulate_batch(lds, part.x.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(task.train.x[:2], task.validation.x)

@@ -100,3 +100,12 @@ def test_aeon_tasks(name, shape, classes):
         np.testing.assert_array_equal(task.train.lengths, np.count_nonzero(np.any(task.train.x != 0, axis=2), axis=1))
     else:
         assert task.train.lengths is None
+
+
+def test_forecasting_validation_split_is_chronological_between_train_and_test():
+    series = np.sin(np.arange(48) / 3.0) + np.arange(48) / 30.0
+    task = forecasting_windows(series, window=6, horizon=3, test_fraction=0.2, val_fraction=0.1, name="toy")
+    assert (len(task.train), len(task.validation), len(task.test)) == (28, 4, 8)  # 40 windows
+    assert task.output_dim == 3 and task.objective == "per_step_regression"
+    whole = forecasting_windows(series, window=6, horizon=3, test_fraction=0.3, name="toy")  # same windows, no val
+    np.testing.assert_array_equal(np.concatenate([task.validation.x, task.test.x]), whole.test.x)

@@ -11,8 +11,17 @@ vector h of length 2L-1, so Z x is a correlation of h with x, computed with one 
 n >= 2L-1 (not 3L-2: the L entries we read cannot alias, see `hankel_matvec`).
 
 The filters are the top-K eigenpairs (σ_k descending, φ_k), computed in float64 on the host by
-dense `scipy.linalg.eigh` (O(L³), small L) or implicitly restarted Lanczos (`scipy eigsh`) on the
-FFT matvec (O(m L log L) for m matvecs, O(L K) memory; practical to L ≈ 10⁶). Conditioning:
+dense `scipy.linalg.eigh` (O(L³), small L) or by Lanczos on the FFT matvec (O(m L log L) for m
+matvecs, O(L m) memory; practical to L ≈ 10⁶). Method "lanczos" is a plain Lanczos run with full
+reorthogonalisation that stops as soon as all K Ritz residuals are below 1e-16·σ_1: the spectrum
+decays so fast that a Krylov space of dimension ≈ K + 6 already holds the top K eigenvectors to
+float64 accuracy (30 matvecs at L = 65,536, K = 24), so no restart is ever needed. Method "arpack"
+(scipy's implicitly restarted `eigsh`, ncv = 2K + 1, the former default) is kept as the reference;
+it spends most of its time in ARPACK's level-2 BLAS bookkeeping, not in the matvecs
+(benchmarks/bench_filters.py, docs/performance.md). Z has no exact commuting tridiagonal matrix
+(unlike the prolate/sinc case): the commutator equations [Z, T] = 0 over all tridiagonal T have
+only T = cI as solution (exact rational arithmetic, tests/core/test_hankel.py), so the O(L K)
+route of prolate sequences does not apply. Conditioning:
 σ_k/σ_1 falls below float64 epsilon well before k = 24 at small L (σ_24/σ_1 ≈ 1e-17 at L = 256),
 so trailing eigenpairs are numerical noise: their eigenvalues are clamped at 0 (they can come
 out slightly negative, and the official code's σ^{1/4} is then NaN) and a warning is issued.
@@ -25,15 +34,18 @@ import warnings
 from typing import Literal
 
 import numpy as np
+import scipy.fft
 import scipy.linalg
 from jaxtyping import Float, Num
 from scipy.sparse.linalg import LinearOperator, eigsh
+from threadpoolctl import ThreadpoolController
 
 from .checks import check_float_dtype, check_length
 
 Kind = Literal["hankel", "hankel_l"]
 KINDS = ("hankel", "hankel_l")
-METHODS = ("auto", "dense", "lanczos")
+METHODS = ("auto", "dense", "lanczos", "arpack")
+KRYLOV_TOL = 1e-16  # Lanczos stops when every estimated Ritz residual β|s_dk| is below this times σ_1.
 NOISE_RATIO = 1e-14  # σ_k/σ_1 below this: φ_k is determined only to ~1e-16 σ_1/σ_k, i.e. not at all.
 _DENSE_MAX_LEN = 256  # measured crossover (2 cores): dense eigh is cheaper only up to about L = 256.
 
@@ -131,17 +143,122 @@ def _dense_top(seq_len: int, num_filters: int, kind: str) -> tuple[np.ndarray, n
     return w, v
 
 
-def _lanczos_top(seq_len: int, num_filters: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def _arpack_top(seq_len: int, num_filters: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The former method, kept as the reference: scipy's implicitly restarted Lanczos (ARPACK `eigsh`)."""
     op = hankel_operator(seq_len=seq_len, kind=kind)
     v0 = np.random.default_rng(0).standard_normal(seq_len)  # fixed start vector: deterministic output
     ncv = min(seq_len, max(2 * num_filters + 1, 20))
     w, v = eigsh(op, k=num_filters, which="LA", v0=v0, ncv=ncv, tol=0.0)
     # Guard against a silently unconverged run: residuals at float64 level relative to ||Z|| = σ_1.
     resid = np.abs(op.matmat(v) - v * w[None, :]).max()
+    _raise_if_unconverged(resid, w, seq_len)
+    return w, v
+
+
+def _raise_if_unconverged(resid: float, w: np.ndarray, seq_len: int) -> None:
     if not resid <= 1e-12 * max(float(w.max()), 1e-300):
         raise RuntimeError(f"Lanczos residual {resid:.2e} is above 1e-12·σ_1 at seq_len={seq_len}; "
                            "use method='dense' (feasible up to seq_len ≈ 8192).")
-    return w, v
+
+
+def _row_matvec(seq_len: int, kind: str, workers: int | None = None):
+    """X [b, L] -> (Z Xᵀ)ᵀ: rows are vectors, one batched real FFT of a fast size n >= 2L-1.
+
+    (Z x)_i = Σ_j h[i+j] x_j is the circular cross-correlation of h with x at lags 0..L-1; with
+    n >= 2L-1 the index i+j <= 2L-2 never wraps, so the first L entries of
+    irfft(rfft(h) · conj(rfft(x))) are exact.
+    """
+    n = scipy.fft.next_fast_len(2 * seq_len - 1, real=True)
+    spec = scipy.fft.rfft(hankel_entries(seq_len=seq_len, kind=kind), n)
+
+    def apply(x):
+        x_hat = scipy.fft.rfft(x, n, axis=-1, workers=workers)
+        np.conjugate(x_hat, out=x_hat)
+        x_hat *= spec
+        return scipy.fft.irfft(x_hat, n, axis=-1, workers=workers)[..., :seq_len]
+
+    return apply
+
+
+def _check_residual(matvec, w: np.ndarray, rows: np.ndarray, seq_len: int, *, probes: int = 2) -> None:
+    """Guard against a silently unconverged run at the cost of `probes` matvecs, not K.
+
+    With R = ZΦ - Φ diag(σ) and Gaussian c, ||R c|| is zero only if R c = 0, which for R ≠ 0 has
+    probability zero ((R c)_i is Gaussian with variance ||R_i||² >= max_k R_ik²): two random
+    combinations of the K pairs test all of them.
+    """
+    c = np.random.default_rng(seq_len).standard_normal((probes, w.shape[0]))
+    resid = np.abs(matvec(c @ rows) - (c * w[None, :]) @ rows).max()  # (R c)_i ~ N(0, ||R_i||²) per probe
+    _raise_if_unconverged(float(resid), w, seq_len)
+
+
+_THREADPOOLS: list[ThreadpoolController] = []  # built once: scanning the loaded libraries costs ~3 ms
+
+
+def _one_blas_thread():
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
+
+
+def _lanczos_top(seq_len: int, num_filters: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Lanczos with full reorthogonalisation, stopped when all K Ritz pairs have converged.
+
+    Each step: w = Z q_j - β_{j-1} q_{j-1}, α_j = q_j·w, then w is orthogonalised against every
+    previous q by classical Gram-Schmidt (a second pass if the first removed more than half of
+    ||w||, the DGKS criterion), so the basis stays orthonormal to rounding, β_j = ||w||. The
+    Rayleigh-Ritz matrix is Qᵀ Z Q with the Gram-Schmidt coefficients added to the tridiagonal
+    (α, β) part (its upper triangle, read as symmetric). Its Ritz pairs have residuals
+    ||Zv - θv|| = β_d |s_dk| (s_dk the last entry of the k-th eigenvector), checked every step
+    once d >= K.
+    The basis is held as rows [d, L]; the loop and the checks run with one BLAS thread (the
+    products are memory-bound level-2 operations, and waking BLAS threads cost more than they
+    saved on a loaded 2-core host: 3x in the loop, ~10 ms per small product).
+    """
+    L, K = seq_len, num_filters
+    matvec = _row_matvec(L, kind)
+    max_dim = min(L, 2 * K + 64)
+    basis = np.empty((max_dim, L))
+    q = np.random.default_rng(0).standard_normal(L)  # fixed start vector: deterministic output
+    basis[0] = q / np.linalg.norm(q)
+    proj, beta = np.zeros((max_dim, max_dim)), np.zeros(max_dim)  # upper triangle of Qᵀ Z Q
+    with _one_blas_thread():
+        for d in range(1, max_dim + 1):
+            j = d - 1
+            w = matvec(basis[j])
+            if j:
+                w -= beta[j - 1] * basis[j - 1]
+                proj[j - 1, j] = beta[j - 1]
+            proj[j, j] = basis[j] @ w
+            w -= proj[j, j] * basis[j]
+            before = np.linalg.norm(w)
+            for _ in range(2):  # Gram-Schmidt; the second pass only after heavy cancellation (DGKS)
+                c = basis[:d] @ w
+                w -= c @ basis[:d]
+                proj[:d, j] += c  # kept: T alone would drop these rounding-level terms (5x the residual)
+                beta[j] = np.linalg.norm(w)
+                if beta[j] >= 0.5 * before:
+                    break
+            if d >= K:
+                theta, s = scipy.linalg.eigh(proj[:d, :d], lower=False, subset_by_index=(d - K, d - 1))
+                if d == L or np.all(beta[j] * np.abs(s[-1]) <= KRYLOV_TOL * theta[-1]):
+                    break
+            if d < max_dim:
+                basis[d] = w / beta[j] if beta[j] > 0 else _fresh_direction(basis[:d], d)
+        rows = s.T @ basis[:d]
+        _check_residual(matvec, theta, rows, L)
+        orth = float(np.abs(rows @ rows.T - np.eye(K)).max())
+    if not orth <= 1e-10:
+        raise RuntimeError(f"Lanczos lost orthogonality ({orth:.1e}) at seq_len={L}; use method='arpack'.")
+    return theta, rows.T
+
+
+def _fresh_direction(basis: np.ndarray, seed: int) -> np.ndarray:
+    """A unit vector orthogonal to `basis` (after an exact breakdown β = 0: Krylov space invariant)."""
+    x = np.random.default_rng(seed).standard_normal(basis.shape[1])
+    for _ in range(2):
+        x -= (basis @ x) @ basis
+    return x / np.linalg.norm(x)
 
 
 def choose_method(*, seq_len: int, num_filters: int) -> str:
@@ -170,7 +287,8 @@ def spectral_filters(
         seq_len: L, the filter length (the Hankel matrix is L x L).
         num_filters: K, 1 <= K <= L.
         kind: "hankel" (Z, paper eq. 3) or "hankel_l" (Z_L, App. B eq. 7).
-        method: "dense", "lanczos" (needs 3K < L) or "auto" (dense only where cheaper).
+        method: "dense", "lanczos" (needs 3K < L), "arpack" (scipy `eigsh`, the former Lanczos,
+            kept as a reference; needs 3K < L) or "auto" (dense only where cheaper, else "lanczos").
         dtype: real floating dtype of the returned arrays (float64, float32, ...); integer and
             complex dtypes are refused (TypeError).
         warn: issue `IllConditionedFiltersWarning` when some σ_k/σ_1 < 1e-14.
@@ -195,10 +313,10 @@ def spectral_filters(
     seq_len, num_filters = int(seq_len), int(num_filters)
     if method == "auto":
         method = choose_method(seq_len=seq_len, num_filters=num_filters)
-    if method == "lanczos" and 3 * num_filters >= seq_len:
-        raise ValueError(f"method='lanczos' needs 3*num_filters < seq_len (got K={num_filters}, L={seq_len}); "
+    if method in ("lanczos", "arpack") and 3 * num_filters >= seq_len:
+        raise ValueError(f"method={method!r} needs 3*num_filters < seq_len (got K={num_filters}, L={seq_len}); "
                          "use method='dense' or 'auto' for such short sequences.")
-    w, v = (_dense_top if method == "dense" else _lanczos_top)(seq_len, num_filters, kind)
+    w, v = {"dense": _dense_top, "lanczos": _lanczos_top, "arpack": _arpack_top}[method](seq_len, num_filters, kind)
     order = np.argsort(w)[::-1]
     w, v = np.maximum(w[order], 0.0), orient_filters(v[:, order])
     noisy = int(np.sum(w < NOISE_RATIO * w[0]))

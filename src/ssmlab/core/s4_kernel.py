@@ -42,7 +42,11 @@ def dplr_kernel_spectrum(
     """K̂(z) = s_{C̃B} - ((1+z)/2) s_{C̃P} s_{Q*B} / (1 + ((1+z)/2) s_{Q*P}) [S4, Alg. 1, Woodbury, rewritten].
 
     Args:
-        lam, p, q, b, c_tilde: [N] diagonal-basis quantities (A = diag(lam) - p q^*).
+        lam: [N] diagonal of the normal part, A = diag(lam) - p q^*.
+        p: [N] first low-rank vector.
+        q: [N] second low-rank vector.
+        b: [N] input vector in the diagonal basis.
+        c_tilde: [N] readout C̃ = C (I - Ā^L) in the diagonal basis.
         dt: step Δ (scalar).
         z: [m] evaluation points on the unit circle.
     """
@@ -63,9 +67,12 @@ def dplr_kernel(
     """Kernel K_l = C Ā^l B̄, l < length, of a bilinear DPLR system from C̃ = C(I - Ā^L) [S4, Alg. 1].
 
     Args:
-        lam, p, b, c_tilde: diagonal-basis Λ, P, B, C̃. With `conj_pairs` these are the M = N/2
-            modes with their conjugates implied (a real system): the kernel is real, evaluated on the
+        lam: diagonal-basis Λ. With `conj_pairs` this and the next three are the M = N/2 modes
+            with their conjugates implied (a real system): the kernel is real, evaluated on the
             L//2+1 rfft bins. Otherwise all N modes; the kernel is complex (full DFT grid).
+        p: diagonal-basis P (same modes as `lam`).
+        b: diagonal-basis B (same modes as `lam`).
+        c_tilde: diagonal-basis C̃ (same modes as `lam`).
         dt: step Δ (scalar).
         length: L, also the length C̃ refers to.
         q: the second low-rank vector Q (default Q = P, as for HiPPO-LegS).
@@ -104,6 +111,24 @@ def dplr_dense(lam: Complex[Array, " M"], p: Complex[Array, " M"], q: Complex[Ar
     if conj_pairs:
         lam, p, q = (jnp.concatenate([x, jnp.conj(x)]) for x in (lam, p, q))
     return jnp.diag(lam) - jnp.outer(p, jnp.conj(q))
+
+
+def dplr_step_system(
+    lam: Complex[Array, " M"], p: Complex[Array, " M"], b: Complex[Array, " M"], c_tilde: Complex[Array, " M"],
+    dt, *, length: int,
+) -> tuple[Complex[Array, "N N"], Complex[Array, " N"], Complex[Array, " N"]]:
+    """Recurrent form (Ā, B̄, C), C = C̃ (I - Ā^L)^{-1}, of a conjugate-pair DPLR system [S4, eq. (3), §3.4].
+
+    x_k = Ā x_{k-1} + B̄ u_k, y_k = Re(C x_k) has the impulse response `dplr_kernel(..., length=L)` for
+    lags < L (conjugate modes appended, N = 2M). JAX, dense: O(N³ log L) via `matrix_power`.
+    """
+    check_length("length", length)
+    a = dplr_dense(lam, p)
+    a_bar, b_bar = dense_bilinear(a, jnp.concatenate([b, jnp.conj(b)]), dt)
+    eye = jnp.eye(a.shape[0], dtype=a_bar.dtype)
+    c_full = jnp.concatenate([c_tilde, jnp.conj(c_tilde)])
+    c = jnp.linalg.solve((eye - jnp.linalg.matrix_power(a_bar, length)).T, c_full)
+    return a_bar, b_bar, c
 
 
 def dense_equivalent(

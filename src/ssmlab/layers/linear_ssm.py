@@ -10,6 +10,10 @@ complex leaves). Modes:
 * ``frequency``:   closed-form kernel spectrum Σ c b (1-(a w)^L)/(1-a w) on an n >= 2L-1 grid,
   times rfft(u): the exact causal output, never the circular one (see `core.kernels`).
 
+Recurrent use: the state is x [N] (complex iff the parameters are), `step` applies the recurrence
+once, and `layer(u, state=x)` runs the recurrence from x whatever the mode (the modes only differ
+in how the stateless call is evaluated).
+
 The parameters are direct (no reparameterisation): this is the model the learning-dynamics
 theory analyses. The frequency mode assumes |a| < 1 and says so when it is not.
 """
@@ -27,7 +31,7 @@ from ..core.checks import as_inexact, check_float_dtype, check_positive_int, flo
 from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import causal_output_frequency, ssm_kernel
 from ..core.scan import linear_recurrence
-from .base import AbstractSequenceLayer, register_layer
+from .base import AbstractSequenceLayer, check_step_input, register_layer, width_argument
 
 Mode = Literal["recurrent", "convolution", "frequency"]
 MODES = ("recurrent", "convolution", "frequency")
@@ -50,7 +54,7 @@ class LinearSSM(AbstractSequenceLayer):
         self,
         *,
         state_size: int,
-        d_in: int,
+        d_model: int | None = None,
         d_out: int | None = None,
         complex_state: bool = False,
         use_d: bool = True,
@@ -60,10 +64,15 @@ class LinearSSM(AbstractSequenceLayer):
         r_max: float = 0.99,
         dtype=jnp.float32,
         key: PRNGKeyArray,
+        d_in: int | None = None,
     ):
-        """Random stable init: |a| uniform in [r_min, r_max], random phase (complex) or sign (real)."""
+        """Random stable init: |a| uniform in [r_min, r_max], random phase (complex) or sign (real).
+
+        `d_model` is the input width H_in (`d_out` defaults to it); `d_in` is its deprecated alias.
+        """
+        d_in = width_argument("LinearSSM", d_model, d_in)
         _check_mode(mode)
-        for name, v in (("state_size", state_size), ("d_in", d_in), ("d_out", d_in if d_out is None else d_out)):
+        for name, v in (("state_size", state_size), ("d_model", d_in), ("d_out", d_in if d_out is None else d_out)):
             check_positive_int(name, v)
         check_float_dtype("dtype", dtype)
         if not 0.0 <= r_min <= r_max < 1.0:
@@ -136,17 +145,33 @@ class LinearSSM(AbstractSequenceLayer):
         """Real impulse response Re(C diag(a)^t B), t < length (D not included)."""
         return jnp.real(ssm_kernel(self.a, self.b, self.c, length=length))
 
-    def __call__(self, u: Num[Array, "..."]) -> Float[Array, "L Hout"]:
-        """Apply the SSM to one sequence [L, Hin] in the configured mode."""
+    def init_state(self) -> Num[Array, " N"]:
+        """Zero state x_{-1} [N], complex iff A, B or C is, in the parameters' precision."""
+        return jnp.zeros(self.a_re.shape, jnp.result_type(self.a, self.b, self.c))
+
+    def step(self, state: Num[Array, " N"], u_t: Num[Array, " Hin"]) -> tuple[Array, Float[Array, " Hout"]]:
+        """x_t = a ⊙ x_{t-1} + B u_t, y_t = Re(C x_t) + D u_t [LDyn, eq. (1)]."""
+        u_t = check_step_input(self, u_t, self.b_re.shape[1])
+        x = (self.a * state + self.b @ u_t).astype(state.dtype)
+        y = jnp.real(self.c @ x)
+        if self.d is not None:
+            y = y + self.d @ u_t
+        return x, y.astype(jnp.result_type(u_t, self.b_re))
+
+    def __call__(self, u: Num[Array, "..."], state: Num[Array, " N"] | None = None):
+        """Apply the SSM to one sequence [L, Hin] in the configured mode; with `state`: (y, final state)."""
         u = as_inexact("u", u, complex_ok=False)
         if u.ndim != 2 or u.shape[1] != self.b_re.shape[1] or u.shape[0] == 0:
             raise ValueError(
                 f"u must have shape [L, Hin] with L >= 1 and Hin={self.b_re.shape[1]}; got {tuple(u.shape)}. "
                 "Use jax.vmap(layer) for batches."
             )
-        if self.mode == "recurrent":
-            x = linear_recurrence(self.a, u @ self.b.T, method=self.scan_method)
+        x = None
+        if state is not None:
+            x = linear_recurrence(self.a, u @ self.b.T, x0=state, method=self.scan_method).astype(state.dtype)
             y = jnp.real(x @ self.c.T)
+        elif self.mode == "recurrent":
+            y = jnp.real(linear_recurrence(self.a, u @ self.b.T, method=self.scan_method) @ self.c.T)
         elif self.mode == "convolution":
             y = causal_conv_mixing(u, self.kernel(u.shape[0]))
         else:
@@ -155,7 +180,8 @@ class LinearSSM(AbstractSequenceLayer):
             y = causal_output_frequency(a, self.b, self.c, u)
         if self.d is not None:
             y = y + u @ self.d.T
-        return y.astype(jnp.result_type(u, self.b_re))
+        y = y.astype(jnp.result_type(u, self.b_re))
+        return y if state is None else (y, x[-1])
 
 
 def _check_mode(mode: str) -> None:
@@ -165,5 +191,5 @@ def _check_mode(mode: str) -> None:
 
 @register_layer("linear_ssm")
 def _make_linear_ssm(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> LinearSSM:
-    return LinearSSM(state_size=state_size, d_in=d_model, complex_state=options.pop("complex_state", True),
+    return LinearSSM(state_size=state_size, d_model=d_model, complex_state=options.pop("complex_state", True),
                      key=key, **options)

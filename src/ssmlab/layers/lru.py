@@ -11,6 +11,9 @@ Two evaluations of the same map (they agree to ~1e-12 in float64, see the tests)
 * ``recurrent``: diagonal scan over time (`core.scan`, associative or sequential), O(L N).
 * ``convolution``: kernel K_j = Re(C diag(λ^j γ) B) materialised, then MIMO causal FFT convolution.
 
+Recurrent use: the state is x [N] complex; `step` is one application of eq. (7) and
+`layer(u, state=x)` the recurrence from x (in either mode). Bidirectional LRUs refuse both.
+
 Optimiser groups: `RECURRENT_FIELDS` (ν, θ, γ, B) are the ones the LRU code trains with plain Adam,
 no weight decay and a reduced learning rate; `ssmlab.train.optim` reads them from this module.
 In float32, |λ| rounds to exactly 1.0 once exp(ν_log) < ~3e-8 (ν_log < ~-17.3); it never exceeds 1.
@@ -29,7 +32,7 @@ from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import ssm_kernel
 from ..core.scan import linear_recurrence
-from .base import AbstractSequenceLayer, register_layer
+from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
 
 RECURRENT_FIELDS = ("nu_log", "theta_log", "gamma_log", "b_re", "b_im")
 """Fields trained with Adam, no weight decay and `lr_factor` x the learning rate [LRU code, train.py]."""
@@ -169,13 +172,35 @@ class LRU(AbstractSequenceLayer):
             raise ValueError(f"mode must be one of {_MODES}; got {mode!r}.")
         return replace_static(self, mode=mode, scan_method=scan_method or self.scan_method)
 
-    def __call__(self, u: Num[Array, "L H"]) -> Float[Array, "L H"]:
-        """Apply the LRU to one sequence [L, H]; use `jax.vmap(layer)` for batches."""
+    def init_state(self) -> Complex[Array, " N"]:
+        """Zero state x_{-1} [N] (complex, in the parameters' precision); refused when bidirectional."""
+        if self.c2_re is not None:
+            refuse_bidirectional(self, "run step by step")
+        return jnp.zeros(self.nu_log.shape, jnp.result_type(self.eigenvalues, self.b_normalised))
+
+    def step(self, state: Complex[Array, " N"], u_t: Num[Array, " H"]) -> tuple[Array, Float[Array, " H"]]:
+        """x_k = λ ⊙ x_{k-1} + γ ⊙ (B u_k), y_k = Re(C x_k) + D ⊙ u_k [LRU, eq. (7)]."""
+        if self.c2_re is not None:
+            refuse_bidirectional(self, "run step by step")
+        u_t = check_step_input(self, u_t, self.d.shape[0])
+        x = (self.eigenvalues * state + self.b_normalised @ u_t).astype(state.dtype)
+        y = jnp.real(self.c @ x) + self.d * u_t
+        return x, y.astype(jnp.result_type(u_t, self.d))
+
+    def __call__(self, u: Num[Array, "L H"], state: Complex[Array, " N"] | None = None):
+        """Apply the LRU to one sequence [L, H]; use `jax.vmap(layer)` for batches. With `state`: (y, final x)."""
         H = self.d.shape[0]
         u = as_inexact("u", u, complex_ok=False)
         if u.ndim != 2 or u.shape[1] != H or u.shape[0] == 0:
             raise ValueError(f"u must have shape [L, H] with L >= 1 and H={H}; got {tuple(u.shape)}. "
                              "Use jax.vmap(layer) for batches.")
+        if state is not None:
+            if self.c2_re is not None:
+                refuse_bidirectional(self, "stream chunks with a state")
+            x = linear_recurrence(self.eigenvalues, u @ self.b_normalised.T, x0=state,
+                                  method=self.scan_method).astype(state.dtype)
+            y = jnp.real(x @ self.c.T) + self.d[None, :] * u
+            return y.astype(jnp.result_type(u, self.d)), x[-1]
         y = self._causal(u, self.c)
         if self.c2_re is not None:
             y = y + self._causal(u[::-1], self.c2_re + 1j * self.c2_im)[::-1]

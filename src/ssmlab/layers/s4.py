@@ -12,6 +12,11 @@ C̃ = C (I - Ā^L) is the trained readout, as in the S4 code: for an input of le
 system with readout C = C̃ (I - Ā^L)^{-1}. Init: Λ, P, B from the DPLR form of HiPPO-LegS in the
 normal part's eigenbasis (`core.hippo.legs_dplr`), identical in every channel; C̃ ~ CN(0, 1);
 D ~ N(0, 1); log Δ ~ U[log dt_min, log dt_max] [S4, §3 and App. C; s4 code `kernels/ssm.py`].
+Recurrent use needs the horizon L that C̃ refers to: build with `seq_len` (the registry passes it).
+Then the state is x [H, N] complex (both halves of each conjugate pair), stepped densely with
+(Ā, B̄, C = C̃ (I - Ā^L)^{-1}) (`core.s4_kernel.dplr_step_system`, O(N²) per step and channel), and
+the result equals the full call on inputs of length L = seq_len; chunked calls with a state use the
+same seq_len system.
 `RECURRENT_FIELDS` (log Δ, Λ, P, B) train with no weight decay and the SSM learning rate.
 Only bilinear: ZOH has no Cauchy form for a DPLR matrix (see `core.s4_kernel`).
 """
@@ -20,16 +25,18 @@ from __future__ import annotations
 
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jax import lax
 from jaxtyping import Array, Complex, Float, PRNGKeyArray
 
 from ..core.fftconv import causal_conv
 from ..core.hippo import legs_dplr
-from ..core.s4_kernel import dplr_kernel
-from .base import AbstractSequenceLayer, register_layer
+from ..core.s4_kernel import dplr_kernel, dplr_step_system
+from .base import AbstractSequenceLayer, check_step_input, register_layer
 
 RECURRENT_FIELDS = ("log_dt", "log_lambda_re", "lambda_im", "p_re", "p_im", "b_re", "b_im")
 """Fields with their own learning rate and weight decay 0 [S4 code, kernels/kernel.py `register`]."""
@@ -70,6 +77,7 @@ class S4(AbstractSequenceLayer):
     c_re: Float[Array, "H M"]
     c_im: Float[Array, "H M"]
     d: Float[Array, " H"]
+    seq_len: int | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -78,11 +86,18 @@ class S4(AbstractSequenceLayer):
         state_size: int = 64,
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
+        seq_len: int | None = None,
         dtype=jnp.float32,
         key: PRNGKeyArray,
     ):
-        """HiPPO-LegS DPLR init with `state_size` = N (N/2 pairs stored), log-uniform Δ, C̃ ~ CN(0, 1)."""
+        """HiPPO-LegS DPLR init with `state_size` = N (N/2 pairs stored), log-uniform Δ, C̃ ~ CN(0, 1).
+
+        `seq_len` is the horizon L of C̃ = C (I - Ā^L) used by `init_state`/`step`/chunked calls.
+        """
         check_sizes(d_model, state_size, dt_min, dt_max)
+        if seq_len is not None and (not isinstance(seq_len, int) or seq_len < 1):
+            raise ValueError(f"seq_len must be a positive integer or None; got {seq_len!r}.")
+        self.seq_len = seq_len
         dplr = legs_dplr(state_size, conj_half=True)
         k_dt, k_c1, k_c2, k_d = jr.split(key, 4)
         M = state_size // 2
@@ -124,13 +139,46 @@ class S4(AbstractSequenceLayer):
 
         return jax.vmap(one)(self.lam, self.p, self.b, self.c_tilde, jnp.exp(self.log_dt)).T
 
-    def __call__(self, u: Float[Array, "L H"]) -> Float[Array, "L H"]:
-        """Apply the layer to one sequence [L, H]; use `jax.vmap(layer)` for batches."""
+    def step_system(self) -> tuple[Complex[Array, "H N N"], Complex[Array, "H N"], Complex[Array, "H N"]]:
+        """Per-channel recurrent form (Ā, B̄, C) with C = C̃ (I - Ā^L)^{-1}, L = seq_len [S4, §3.4]."""
+        if self.seq_len is None:
+            raise ValueError("S4 needs the horizon L of its readout C̃ = C (I - Ā^L) to run recurrently: build it "
+                             "with S4(..., seq_len=L) (make_layer passes seq_len).")
+
+        def one(lam, p, b, c, dt):
+            return dplr_step_system(lam, p, b, c, dt, length=self.seq_len)
+
+        return jax.vmap(one)(self.lam, self.p, self.b, self.c_tilde, jnp.exp(self.log_dt))
+
+    def init_state(self) -> Complex[Array, "H N"]:
+        """Zero state [H, N] (complex, both halves of each pair, in the parameters' precision)."""
+        if self.seq_len is None:
+            self.step_system()  # raises the explanatory error
+        return jnp.zeros((self.d.shape[0], 2 * self.lam.shape[1]), self.lam.dtype)
+
+    @staticmethod
+    def _advance(system, d, state, u_t):
+        a_bar, b_bar, c = system
+        x = (jnp.einsum("hnm,hm->hn", a_bar, state) + b_bar * u_t[:, None]).astype(state.dtype)
+        return x, jnp.real(jnp.sum(c * x, axis=1)) + d * u_t
+
+    def step(self, state: Complex[Array, "H N"], u_t: Float[Array, " H"]) -> tuple[Array, Float[Array, " H"]]:
+        """x_k = Ā x_{k-1} + B̄ u_k, y_k = Re(C x_k) + D u_k with the seq_len system [S4, eq. (2)]."""
+        u_t = check_step_input(self, u_t, self.d.shape[0])
+        x, y = self._advance(self.step_system(), self.d, state, u_t)
+        return x, y.astype(jnp.result_type(u_t, self.d))
+
+    def __call__(self, u: Float[Array, "L H"], state: Complex[Array, "H N"] | None = None):
+        """Apply the layer to one sequence [L, H]; use `jax.vmap(layer)` for batches. With `state`: (y, final x)."""
         check_sequence(u, self.d.shape[0])
+        if state is not None:
+            system = self.step_system()
+            x, y = lax.scan(lambda s, u_t: self._advance(system, self.d, s, u_t), state, u)
+            return y.astype(jnp.result_type(u, self.d)), x
         y = causal_conv(u, self.kernel(u.shape[0]).astype(u.dtype))
         return (y + self.d[None, :] * u).astype(jnp.result_type(u, self.d))
 
 
 @register_layer("s4")
 def _make_s4(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> S4:
-    return S4(d_model=d_model, state_size=state_size, key=key, **options)
+    return S4(d_model=d_model, state_size=state_size, seq_len=seq_len, key=key, **options)

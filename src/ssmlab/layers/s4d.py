@@ -7,6 +7,9 @@ Continuous system per channel h and mode n (N/2 modes stored, conjugates implied
     K_l = 2 Re Σ_n C_n B̄_n Ā_n^l,   l = 0..L-1   (Vandermonde, O(N L)),
     y = causal_conv(u, K) + D ⊙ u   (zero-padded FFT, so linear, not circular, convolution).
 
+Recurrent use: the state is x [H, N/2] complex, x_k = Ā ⊙ x_{k-1} + B̄ u_k, y_k = 2 Re Σ_n C x_k + D u_k,
+whose impulse response is the kernel above (ZOH or bilinear alike). Bidirectional layers refuse it.
+
 Initialisations: S4D-Lin a_imag_n = π n, S4D-Inv a_imag_n = (N/π)(N/(2n+1) - 1), log_a_real = log ½,
 B = 1, C ~ CN(0, 1), D ~ N(0, 1), log_dt ~ U[log dt_min, log dt_max] [S4D, §4; s4 code `s4d.py`].
 `RECURRENT_FIELDS` (log_dt, A, B) get their own learning rate and no weight decay (s4 code
@@ -25,7 +28,8 @@ from jaxtyping import Array, Complex, Float, Num, PRNGKeyArray
 from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.discretize import bilinear, zoh
 from ..core.fftconv import causal_conv
-from .base import AbstractSequenceLayer, register_layer
+from ..core.scan import linear_recurrence
+from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
 
 RECURRENT_FIELDS = ("log_dt", "log_a_real", "a_imag", "b_re", "b_im")
 """Fields with their own learning rate and weight decay 0 [S4 code, kernels/kernel.py]."""
@@ -154,13 +158,42 @@ class S4D(AbstractSequenceLayer):
         return s4d_kernel(self.a, self.b, self.c, jnp.exp(self.log_dt), length=length,
                           discretization=self.discretization)
 
-    def __call__(self, u: Num[Array, "L H"]) -> Float[Array, "L H"]:
-        """Apply the layer to one sequence [L, H]; use `jax.vmap(layer)` for batches."""
+    def _modes(self) -> tuple[Complex[Array, "H M"], Complex[Array, "H M"]]:
+        if self.c2_re is not None:
+            refuse_bidirectional(self, "run step by step or stream chunks with a state")
+        return discretized_modes(self.a, self.b, jnp.exp(self.log_dt), discretization=self.discretization)
+
+    def init_state(self) -> Complex[Array, "H M"]:
+        """Zero state [H, N/2] (complex, in the parameters' precision); refused when bidirectional."""
+        a_bar, b_bar = self._modes()
+        return jnp.zeros(a_bar.shape, jnp.result_type(a_bar, b_bar, self.c))
+
+    def step(self, state: Complex[Array, "H M"], u_t: Num[Array, " H"]) -> tuple[Array, Float[Array, " H"]]:
+        """x_k = Ā x_{k-1} + B̄ u_k, y_k = 2 Re Σ_n C_n x_k,n + D u_k per channel [S4D, eq. (4)]."""
+        a_bar, b_bar = self._modes()
+        u_t = check_step_input(self, u_t, self.d.shape[0])
+        x = (a_bar * state + b_bar * u_t[:, None]).astype(state.dtype)
+        y = 2.0 * jnp.real(jnp.sum(self.c * x, axis=1)) + self.d * u_t
+        return x, y.astype(jnp.result_type(u_t, self.d))
+
+    def _stream(self, u: Float[Array, "L H"], state: Complex[Array, "H M"]):
+        a_bar, b_bar = self._modes()
+        H, M = a_bar.shape
+        bu = (b_bar[None] * u[:, :, None]).reshape(u.shape[0], H * M)
+        x = linear_recurrence(a_bar.reshape(-1), bu, x0=state.reshape(-1)).astype(state.dtype)
+        x = x.reshape(u.shape[0], H, M)
+        y = 2.0 * jnp.real(jnp.einsum("lhm,hm->lh", x, self.c)) + self.d[None, :] * u
+        return y.astype(jnp.result_type(u, self.d)), x[-1]
+
+    def __call__(self, u: Num[Array, "L H"], state: Complex[Array, "H M"] | None = None):
+        """Apply the layer to one sequence [L, H]; use `jax.vmap(layer)` for batches. With `state`: (y, final x)."""
         H = self.d.shape[0]
         u = as_inexact("u", u, complex_ok=False)
         if u.ndim != 2 or u.shape[1] != H or u.shape[0] == 0:
             raise ValueError(f"u must have shape [L, H] with L >= 1 and H={H}; got {tuple(u.shape)}. "
                              "Use jax.vmap(layer) for batches.")
+        if state is not None:
+            return self._stream(u, state)
         y = causal_conv(u, self.kernel(u.shape[0]).astype(u.dtype))
         if self.c2_re is not None:
             k2 = s4d_kernel(self.a, self.b, self.c2_re + 1j * self.c2_im, jnp.exp(self.log_dt), length=u.shape[0],

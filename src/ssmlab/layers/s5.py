@@ -13,6 +13,8 @@ imaginary parts N(0, 1/P), C̃ = C V; D ~ N(0, 1); log Δ ~ U[log dt_min, log dt
 stores Re Λ and optionally clips it). The scan is `core.scan.linear_recurrence` (method "auto",
 "sequential" or "associative"). `bidirectional`: the same Λ̄, B̄ on the reversed sequence with its
 own readout C̃₂, y = 2 Re(C̃ x_fwd) + rev(2 Re(C̃₂ x_bwd)) + D u (S5 code `apply_ssm`).
+Recurrent use: the state is x [P/2] complex; `step` is eqs. (2)-(3) once, `layer(u, state=x)` the
+scan from x. Bidirectional layers refuse both.
 `RECURRENT_FIELDS` (Λ, log Δ, B̃) train with no weight decay and the SSM learning rate (S5 scripts).
 """
 
@@ -29,7 +31,7 @@ from jaxtyping import Array, Complex, Float, PRNGKeyArray
 from ..core.discretize import zoh
 from ..core.hippo import hippo_n_diagonal
 from ..core.scan import linear_recurrence, resolve_method
-from .base import AbstractSequenceLayer, register_layer
+from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
 from .s4 import check_sequence, check_sizes
 
 RECURRENT_FIELDS = ("log_lambda_re", "lambda_im", "log_step", "b_re", "b_im")
@@ -98,13 +100,36 @@ class S5(AbstractSequenceLayer):
         """(Λ̄, B̄) by ZOH with the per-state step Δ = exp(log_step) [S5, eq. (6)]."""
         return zoh(self.lam, self.b_re + 1j * self.b_im, jnp.exp(self.log_step))
 
-    def _states(self, u: Float[Array, "L H"]) -> Complex[Array, "L M"]:
+    def _states(self, u: Float[Array, "L H"], x0: Complex[Array, " M"] | None = None) -> Complex[Array, "L M"]:
         lam_bar, b_bar = self.discretized()
-        return linear_recurrence(lam_bar, u @ b_bar.T, method=self.scan_method)
+        return linear_recurrence(lam_bar, u @ b_bar.T, x0=x0, method=self.scan_method)
 
-    def __call__(self, u: Float[Array, "L H"]) -> Float[Array, "L H"]:
-        """Apply the layer to one sequence [L, H]; use `jax.vmap(layer)` for batches."""
+    def init_state(self) -> Complex[Array, " M"]:
+        """Zero state [P/2] (complex, in the parameters' precision); refused when bidirectional."""
+        if self.c2_re is not None:
+            refuse_bidirectional(self, "run step by step")
+        lam_bar, b_bar = self.discretized()
+        return jnp.zeros(lam_bar.shape, jnp.result_type(lam_bar, b_bar, self.c_re))
+
+    def step(self, state: Complex[Array, " M"], u_t: Float[Array, " H"]) -> tuple[Array, Float[Array, " H"]]:
+        """x_k = Λ̄ ⊙ x_{k-1} + B̄ u_k, y_k = 2 Re(C̃ x_k) + D ⊙ u_k [S5, eqs. (2)-(3)]."""
+        if self.c2_re is not None:
+            refuse_bidirectional(self, "run step by step")
+        u_t = check_step_input(self, u_t, self.d.shape[0])
+        lam_bar, b_bar = self.discretized()
+        x = (lam_bar * state + b_bar @ u_t).astype(state.dtype)
+        y = 2.0 * jnp.real((self.c_re + 1j * self.c_im) @ x) + self.d * u_t
+        return x, y.astype(jnp.result_type(u_t, self.d))
+
+    def __call__(self, u: Float[Array, "L H"], state: Complex[Array, " M"] | None = None):
+        """Apply the layer to one sequence [L, H]; use `jax.vmap(layer)` for batches. With `state`: (y, final x)."""
         check_sequence(u, self.d.shape[0])
+        if state is not None:
+            if self.c2_re is not None:
+                refuse_bidirectional(self, "stream chunks with a state")
+            x = self._states(u, state).astype(state.dtype)
+            y = 2.0 * jnp.real(x @ (self.c_re + 1j * self.c_im).T) + self.d[None, :] * u
+            return y.astype(jnp.result_type(u, self.d)), x[-1]
         y = 2.0 * jnp.real(self._states(u) @ (self.c_re + 1j * self.c_im).T)
         if self.c2_re is not None:
             y = y + 2.0 * jnp.real(self._states(u[::-1]) @ (self.c2_re + 1j * self.c2_im).T)[::-1]

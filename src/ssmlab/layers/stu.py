@@ -38,6 +38,10 @@ The output recurrence with learnable M^y runs as `lax.scan` or as an associative
 companion state [ŷ_{t-1} ... ŷ_{t-k_y}]; the fixed eq. (4) recurrence is two cumulative sums
 (even and odd t), exact.
 
+Recurrent use (`init_state`, `step`, `layer(u, state=...)`, `stepper(route=...)`): see
+`layers.stu_generation`; the exact route keeps the last seq_len inputs, FutureFill and a distilled
+LDS are the fast routes.
+
 `STUApprox` is the tensordot approximation of the Flash STU line of work: it is a strictly
 smaller function class, not a rewrite (see its docstring).
 """
@@ -48,19 +52,25 @@ import copy
 import dataclasses
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..core.ar_recurrence import AR_METHODS as AR_METHODS
+from ..core.ar_recurrence import eq4_recurrence as eq4_recurrence
+from ..core.ar_recurrence import output_recurrence as output_recurrence
 from ..core.checks import as_inexact, check_float_dtype
 from ..core.fftconv import fft_size
 from ..core.filter_cache import cached_spectral_filters
-from .base import AbstractSequenceLayer, register_layer
+from ..core.futurefill import CachedConvState
+from .base import AbstractSequenceLayer, register_layer, width_argument
+from .frozen import FrozenArray
+from .stu_generation import STUStepper, STUStepState, make_stepper
 
 ORDERS = ("frequency", "contract_first", "features", "transfer")
-AR_METHODS = ("scan", "associative")
 M_Y_MODES = ("none", "fixed_eq4", "learnable")
 INITS = ("zeros", "official", "normal")
 DEFAULT_ORDER = "auto"  # "transfer" unless its weights would be large; fastest in benchmarks/bench_stu.py
@@ -153,6 +163,21 @@ def input_taps(u: Float[Array, "L Hin"], m_u: Float[Array, "ku Hin Hout"]) -> Fl
     return sum(_shift(u, j) @ m_u[j] for j in range(m_u.shape[0]))
 
 
+def fold_input_taps(spectrum, m: Float[Array, "J Hin Hout"], m_u: Float[Array, "ku Hin Hout"], *,
+                    n: int) -> tuple[Array, Array]:
+    """Kernels and weights extended by the input taps: u_{t-j} M^u_j is the causal convolution of u with
+    the unit delay δ_j, whose rfft is e^{-2πi m j/n} [STU, eq. (4)].
+
+    With order "transfer" the taps then enter W[m] = Σ_j Φ_j[m] M_j, built once per batch, and cost
+    nothing per sequence (the direct shifted matmuls were 1.5-3x the k_u = 0 step on CPU at batch 32;
+    benchmarks/bench_stu.py). Exact for delays j <= n - L (no wrap-around); `STU` folds only then.
+    """
+    k_u = m_u.shape[0]
+    phase = -2.0 * np.pi * ((np.arange(n // 2 + 1)[:, None] * np.arange(k_u)[None, :]) % n) / n  # float64, host
+    delays = jnp.asarray(np.cos(phase) + 1j * np.sin(phase), spectrum.dtype)
+    return jnp.concatenate([spectrum, delays], axis=1), jnp.concatenate([m, m_u.astype(m.dtype)], axis=0)
+
+
 def spectral_term(u: Float[Array, "L Hin"], spectrum, m: Float[Array, "J Hin Hout"], *, n: int,
                   order: str = "transfer") -> Float[Array, "L Hout"]:
     """Σ_j (κ_j * u)_t M_j with causal FFT convolution (`spectrum` = rfft(κ, n) [m, J]) [STU, eq. (4)]."""
@@ -177,44 +202,6 @@ def spectral_term(u: Float[Array, "L Hin"], spectrum, m: Float[Array, "J Hin Hou
     raise ValueError(f"order must be one of {ORDERS}; got {order!r}.")
 
 
-def eq4_recurrence(delta: Float[Array, "L H"]) -> Float[Array, "L H"]:
-    """ŷ_t = ŷ_{t-2} + Δ_t (ŷ_s = 0 for s < 1), i.e. cumulative sums over even and odd t [STU, eq. (4)]."""
-    L = delta.shape[0]
-    pad = jnp.concatenate([delta, jnp.zeros((L % 2,) + delta.shape[1:], delta.dtype)], axis=0)
-    pairs = jnp.cumsum(pad.reshape((pad.shape[0] // 2, 2) + delta.shape[1:]), axis=0)
-    return pairs.reshape(pad.shape)[:L]
-
-
-def output_recurrence(delta: Float[Array, "L H"], m_y: Float[Array, "ky H H"], *,
-                      method: str = "scan") -> Float[Array, "L H"]:
-    """ŷ_t = Σ_{j=1}^{k_y} ŷ_{t-j} M^y_j + Δ_t, by `lax.scan` or an associative scan [STU, eq. (6)]."""
-    L, H = delta.shape
-    k_y = m_y.shape[0]
-    if method == "scan":
-
-        def step(past, d_t):  # past[j] = ŷ_{t-1-j}
-            y_t = d_t + jnp.einsum("jh,jho->o", past, m_y)
-            return jnp.concatenate([y_t[None], past[:-1]], axis=0), y_t
-
-        return lax.scan(step, jnp.zeros((k_y, H), delta.dtype), delta)[1]
-    if method != "associative":
-        raise ValueError(f"ar_method must be one of {AR_METHODS}; got {method!r}.")
-    # Companion form on the row state s_t = [ŷ_t, ..., ŷ_{t-k_y+1}]: s_t = s_{t-1} A + [Δ_t, 0, ...].
-    P = k_y * H
-    a = jnp.zeros((P, P), delta.dtype).at[:, :H].set(m_y.reshape(P, H))
-    if k_y > 1:
-        a = a.at[: P - H, H:].set(jnp.eye(P - H, dtype=delta.dtype))
-    b = jnp.concatenate([delta, jnp.zeros((L, P - H), delta.dtype)], axis=1)
-
-    def combine(left, right):
-        a_l, b_l = left
-        a_r, b_r = right
-        return a_l @ a_r, jnp.einsum("...p,...pq->...q", b_l, a_r) + b_r
-
-    a_all = jnp.broadcast_to(a, (L, P, P))
-    return lax.associative_scan(combine, (a_all, b), axis=0)[1][:, :H]
-
-
 def _init_m_y(opts: STUOptions, h_out: int, dtype) -> Array | None:
     if opts.m_y_mode != "learnable":
         return None
@@ -224,10 +211,15 @@ def _init_m_y(opts: STUOptions, h_out: int, dtype) -> Array | None:
     return m_y
 
 
-def _frozen_spectrum(kernels: np.ndarray, n: int, dtype) -> Array:
+def _frozen_spectrum(kernels: np.ndarray, n: int, dtype) -> FrozenArray:
     """rfft(κ, n) in float64 on the host, stored as real [2, n//2+1, J] (real, imaginary) in `dtype`."""
     spec = np.fft.rfft(kernels, n=n, axis=0)
-    return jnp.asarray(np.stack([spec.real, spec.imag]), dtype=dtype)
+    return FrozenArray(np.stack([spec.real, spec.imag]).astype(_host_dtype(dtype)))
+
+
+def _host_dtype(dtype) -> np.dtype:
+    """NumPy dtype a frozen buffer of a `dtype` layer is stored in (float64 only when x64 is on)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
 def _check_input(u, h_in: int, seq_len: int):
@@ -246,7 +238,7 @@ def _work_dtype(u, param) -> jnp.dtype:
 
 
 def stu_frozen_fields() -> tuple[str, ...]:
-    """Names of the frozen (non-trainable) array fields of `STU` and `STUApprox`: the optimiser skips them."""
+    """Names of the frozen fields of `STU` and `STUApprox`: static `FrozenArray`s, so no optimiser sees them."""
     return ("sigma", "filters_fft")
 
 
@@ -256,18 +248,31 @@ def _filter_spectrum(seq_len: int, num_filters: int, opts: STUOptions, dtype, us
                                          use_cache=use_cache)
     n = fft_size(2 * seq_len - 1) if seq_len > 1 else 2
     kernels = stu_kernels(sigma, phi, filter_delay=opts.filter_delay, branches=opts.branches)
-    return jnp.asarray(sigma, dtype), _frozen_spectrum(kernels, n, dtype), n
+    return FrozenArray(np.asarray(sigma).astype(_host_dtype(dtype))), _frozen_spectrum(kernels, n, dtype), n
 
 
-def _autoregression(self, u: Array, delta: Array, dtype) -> Array:
-    """Add the input taps to Δ and run the output recurrence (shared by STU and STUApprox)."""
-    if self.m_u is not None:
+def _autoregression(self, u: Array, delta: Array, dtype, *, taps: bool = True) -> Array:
+    """Add the input taps to Δ (unless already folded into it) and run the output recurrence (STU, STUApprox)."""
+    if self.m_u is not None and taps:
         delta = delta + input_taps(u, self.m_u.astype(dtype))
     if self.m_y_mode == "fixed_eq4":
         return eq4_recurrence(delta)
     if self.m_y_mode == "learnable":
         return output_recurrence(delta, self.m_y.astype(dtype), method=self.ar_method)
     return delta
+
+
+def _stepper(self, m_phi, route: str, block: int | None, state_size: int | None) -> STUStepper:
+    return make_stepper(filters_fft=self.filters_fft.value(), m_phi=m_phi, m_u=self.m_u, m_y=self.m_y,
+                        m_y_mode=self.m_y_mode, n=self.fft_n, seq_len=self.seq_len, route=route, block=block,
+                        state_size=state_size, dtype=_work_dtype(m_phi, m_phi))
+
+
+def _exact_state(self, state) -> STUStepState:
+    if not (isinstance(state, STUStepState) and isinstance(state.conv, CachedConvState)):
+        raise TypeError(f"{type(self).__name__}.step and layer(u, state=...) take the exact route's state from "
+                        "layer.init_state(); for FutureFill/LDS states use the matching layer.stepper(route=...).")
+    return state
 
 
 class STU(AbstractSequenceLayer):
@@ -277,14 +282,17 @@ class STU(AbstractSequenceLayer):
     `m_phi_plus[K, H_in, H_out]`, `m_phi_minus[K, H_in, H_out]` (None for one branch),
     `m_u[k_u, H_in, H_out]` (None if k_u = 0), `m_y[k_y, H_out, H_out]` (learnable AR only).
     Frozen (see `stu_frozen_fields()`): `sigma[K]` and `filters_fft[2, n//2+1, J]`, the real and
-    imaginary parts of rfft(κ, n), κ the delayed σ^{1/4}-weighted filters of both branches.
+    imaginary parts of rfft(κ, n), κ the delayed σ^{1/4}-weighted filters of both branches. They
+    are static `FrozenArray`s, not pytree leaves, so `eqx.partition(model, eqx.is_inexact_array)`
+    with any optax optimiser (weight decay included) leaves them untouched; read them with
+    `np.asarray(layer.sigma)` or `layer.filters_fft.value()`.
     Noise-level filters (σ_k/σ_1 < 1e-14 at short L) are kept: their weight σ^{1/4} is < 3e-4,
     so they only add parameters; pass a smaller `num_filters` to drop them.
     Inputs may be shorter than `seq_len`: the seq_len filters are used at lags < L (the FFT size
     stays that of seq_len, so the output is exact, only not the cheapest for short inputs).
 
     >>> import jax.numpy as jnp, jax.random as jr
-    >>> layer = STU(d_in=2, seq_len=32, num_filters=4, preset="paper_ar_stu", key=jr.key(0))
+    >>> layer = STU(d_model=2, seq_len=32, num_filters=4, preset="paper_ar_stu", key=jr.key(0))
     >>> layer(jnp.ones((32, 2))).shape
     (32, 2)
     """
@@ -293,8 +301,8 @@ class STU(AbstractSequenceLayer):
     m_phi_minus: Float[Array, "K Hin Hout"] | None
     m_u: Float[Array, "ku Hin Hout"] | None
     m_y: Float[Array, "ky Hout Hout"] | None
-    sigma: Float[Array, " K"]
-    filters_fft: Float[Array, "2 m J"]
+    sigma: FrozenArray = eqx.field(static=True)  # [K], not a pytree leaf (see layers/frozen.py)
+    filters_fft: FrozenArray = eqx.field(static=True)  # [2, n//2+1, J]
     seq_len: int = eqx.field(static=True)
     fft_n: int = eqx.field(static=True)
     options: STUOptions = eqx.field(static=True)
@@ -302,10 +310,15 @@ class STU(AbstractSequenceLayer):
     order: str = eqx.field(static=True)
     ar_method: str = eqx.field(static=True)
 
-    def __init__(self, *, d_in: int, seq_len: int, d_out: int | None = None, num_filters: int = 24,
+    def __init__(self, *, d_model: int | None = None, seq_len: int, d_out: int | None = None, num_filters: int = 24,
                  preset: str = "paper_eq4", order: str = DEFAULT_ORDER, ar_method: str = "scan",
-                 dtype=jnp.float32, use_cache: bool = True, key: PRNGKeyArray, **options):
-        """Build filters (cached on disk) and parameters; `options` override the preset's `STUOptions`."""
+                 dtype=jnp.float32, use_cache: bool = True, key: PRNGKeyArray, d_in: int | None = None,
+                 **options):
+        """Build filters (cached on disk) and parameters; `options` override the preset's `STUOptions`.
+
+        `d_model` is the input width H_in (`d_out` defaults to it); `d_in` is its deprecated alias.
+        """
+        d_in = width_argument("STU", d_model, d_in)
         opts = resolve_options(preset, **options)
         d_out = d_in if d_out is None else d_out
         _check_sizes(d_in, d_out, seq_len, num_filters, dtype)
@@ -341,18 +354,38 @@ class STU(AbstractSequenceLayer):
             return self.m_phi_plus
         return jnp.concatenate([self.m_phi_plus, self.m_phi_minus], axis=0)
 
+
+    def stepper(self, route: str = "exact", *, block: int | None = None, state_size: int | None = None) -> STUStepper:
+        """This layer prepared for generation by `route` ("exact", "futurefill", "futurefill_epoched", "lds")."""
+        return _stepper(self, self.m_phi, route, block, state_size)
+
+    def init_state(self) -> STUStepState:
+        """State of the exact route: the last seq_len inputs and the last outputs, all zero."""
+        return self.stepper().init_state()
+
+    def step(self, state: STUStepState, u_t: Array) -> tuple[STUStepState, Array]:
+        """One exact step of eq. (4)/(6) from the state of `init_state()` (O(seq_len) work) [STU, eq. (4)]."""
+        return self.stepper().step(_exact_state(self, state), u_t)
+
     def spectrum(self, dtype) -> Array:
-        """Complex kernel spectrum rfft(κ, n) [n//2+1, J] (frozen: gradients are stopped)."""
-        f = lax.stop_gradient(self.filters_fft).astype(dtype)
+        """Complex kernel spectrum rfft(κ, n) [n//2+1, J] (a constant: no gradient flows into it)."""
+        f = self.filters_fft.value(dtype)
         return lax.complex(f[0], f[1])
 
-    def __call__(self, u: Array) -> Array:
-        """Apply the layer to one sequence u [L, H_in] (L <= seq_len); returns [L, H_out]."""
+    def __call__(self, u: Array, state: STUStepState | None = None):
+        """Apply the layer to one sequence u [L, H_in] (L <= seq_len); returns [L, H_out]; with `state`: (y, state)."""
+        if state is not None:
+            return self.stepper()(u, _exact_state(self, state))
         u = _check_input(u, self.m_phi_plus.shape[1], self.seq_len)
         dtype = _work_dtype(u, self.m_phi_plus)
         x = u.astype(dtype)
-        delta = spectral_term(x, self.spectrum(dtype), self.m_phi.astype(dtype), n=self.fft_n, order=self.order)
-        return _autoregression(self, x, delta, dtype).astype(jnp.result_type(u, self.m_phi_plus))
+        spectrum, m = self.spectrum(dtype), self.m_phi.astype(dtype)
+        # Taps inside W (free per sequence) when no delay can wrap around the circular FFT: j <= n - L.
+        fold = self.m_u is not None and self.order == "transfer" and self.m_u.shape[0] <= self.fft_n - self.seq_len + 1
+        if fold:
+            spectrum, m = fold_input_taps(spectrum, m, self.m_u.astype(dtype), n=self.fft_n)
+        delta = spectral_term(x, spectrum, m, n=self.fft_n, order=self.order)
+        return _autoregression(self, x, delta, dtype, taps=not fold).astype(jnp.result_type(u, self.m_phi_plus))
 
 
 class STUApprox(AbstractSequenceLayer):
@@ -373,18 +406,22 @@ class STUApprox(AbstractSequenceLayer):
     m_filters_minus: Float[Array, "K Hout"] | None
     m_u: Float[Array, "ku Hin Hout"] | None
     m_y: Float[Array, "ky Hout Hout"] | None
-    sigma: Float[Array, " K"]
-    filters_fft: Float[Array, "2 m J"]
+    sigma: FrozenArray = eqx.field(static=True)  # [K], not a pytree leaf (see layers/frozen.py)
+    filters_fft: FrozenArray = eqx.field(static=True)  # [2, n//2+1, J]
     seq_len: int = eqx.field(static=True)
     fft_n: int = eqx.field(static=True)
     options: STUOptions = eqx.field(static=True)
     m_y_mode: str = eqx.field(static=True)
     ar_method: str = eqx.field(static=True)
 
-    def __init__(self, *, d_in: int, seq_len: int, d_out: int | None = None, num_filters: int = 24,
+    def __init__(self, *, d_model: int | None = None, seq_len: int, d_out: int | None = None, num_filters: int = 24,
                  preset: str = "flash", ar_method: str = "scan", dtype=jnp.float32, use_cache: bool = True,
-                 key: PRNGKeyArray, **options):
-        """Build filters and parameters; `options` override the preset's `STUOptions`."""
+                 key: PRNGKeyArray, d_in: int | None = None, **options):
+        """Build filters and parameters; `options` override the preset's `STUOptions`.
+
+        `d_model` is the input width H_in (`d_out` defaults to it); `d_in` is its deprecated alias.
+        """
+        d_in = width_argument("STUApprox", d_model, d_in)
         opts = resolve_options(preset, **options)
         d_out = d_in if d_out is None else d_out
         _check_sizes(d_in, d_out, seq_len, num_filters, dtype)
@@ -410,12 +447,27 @@ class STUApprox(AbstractSequenceLayer):
         """The exact-STU weights this layer equals: M^φ_j[i, o] = M_f[j, o] M_in[i, o] (rank one per o)."""
         return self.m_filters[:, None, :] * self.m_inputs[None, :, :]
 
-    def __call__(self, u: Array) -> Array:
-        """Apply the layer to one sequence u [L, H_in] (L <= seq_len); returns [L, H_out]."""
+
+    def stepper(self, route: str = "exact", *, block: int | None = None, state_size: int | None = None) -> STUStepper:
+        """This layer prepared for generation by `route` ("exact", "futurefill", "futurefill_epoched", "lds")."""
+        return _stepper(self, self.equivalent_m_phi(), route, block, state_size)
+
+    def init_state(self) -> STUStepState:
+        """State of the exact route: the last seq_len inputs and the last outputs, all zero."""
+        return self.stepper().init_state()
+
+    def step(self, state: STUStepState, u_t: Array) -> tuple[STUStepState, Array]:
+        """One exact step of eq. (4)/(6) from the state of `init_state()` (O(seq_len) work) [STU, eq. (4)]."""
+        return self.stepper().step(_exact_state(self, state), u_t)
+
+    def __call__(self, u: Array, state: STUStepState | None = None):
+        """Apply the layer to one sequence u [L, H_in] (L <= seq_len); returns [L, H_out]; with `state`: (y, state)."""
+        if state is not None:
+            return self.stepper()(u, _exact_state(self, state))
         u = _check_input(u, self.m_inputs.shape[0], self.seq_len)
         dtype = _work_dtype(u, self.m_inputs)
         x = u.astype(dtype)
-        f = lax.stop_gradient(self.filters_fft).astype(dtype)
+        f = self.filters_fft.value(dtype)
         channel_filters = lax.complex(f[0] @ self.m_filters.astype(dtype), f[1] @ self.m_filters.astype(dtype))
         v_hat = jnp.fft.rfft(x @ self.m_inputs.astype(dtype), n=self.fft_n, axis=0)
         delta = jnp.fft.irfft(v_hat * channel_filters, n=self.fft_n, axis=0)[: x.shape[0]]
@@ -424,7 +476,7 @@ class STUApprox(AbstractSequenceLayer):
 
 def _check_sizes(d_in, d_out, seq_len, num_filters, dtype) -> None:
     check_float_dtype("dtype", dtype)
-    for name, v in (("d_in", d_in), ("d_out", d_out), ("seq_len", seq_len), ("num_filters", num_filters)):
+    for name, v in (("d_model", d_in), ("d_out", d_out), ("seq_len", seq_len), ("num_filters", num_filters)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive integer; got {v!r}.")
     if num_filters > seq_len:
@@ -466,8 +518,8 @@ def make_stu(*, d_model: int, seq_len: int, key, use_tensordot_approx: bool = Fa
     layer_kw, opts = _options(options)
     if use_tensordot_approx:
         layer_kw.pop("order", None)
-        return STUApprox(d_in=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
-    return STU(d_in=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
+        return STUApprox(d_model=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
+    return STU(d_model=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
 
 
 @register_layer("ar_stu")

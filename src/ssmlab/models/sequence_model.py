@@ -25,6 +25,12 @@ bidirectional layers (it reads the padding first) and BatchNorm's training stati
 (batch, time), which include padded steps (its running statistics are applied per step, so
 inference is unaffected). An all-False mask pools to zeros rather than NaN. Without a mask the
 computation is the unmasked one, unchanged.
+
+Recurrent inference (causal layers, LayerNorm, inference mode: no dropout): ``state = model.init_state()``
+(one layer state per block), ``state, out_t = model.step(state, x_t)`` for one input vector [d_in] or one
+token id, and ``out, state = model.stream(x, state)`` for a chunk. The output at t is the decoder applied
+to the last block's h_t, which is what pooling "none" returns at step t (and "last" on the prefix x[:t+1]).
+BatchNorm normalises with statistics over the batch and time, so models with norm="batch" refuse.
 """
 
 from __future__ import annotations
@@ -133,6 +139,31 @@ class Block(eqx.Module):
             x, state = self._norm(x, state, inference)
         return x, state
 
+    def _check_streamable(self) -> None:
+        if isinstance(self.norm, eqx.nn.BatchNorm):
+            raise ValueError("BatchNorm normalises with statistics over the batch and whole sequence, so a model with "
+                             "norm='batch' cannot run step by step; build it with norm='layer'.")
+
+    def step(self, state, x_t: Float[Array, " H"]):
+        """One time step [H] at inference (no dropout): (layer state after it, output [H])."""
+        self._check_streamable()
+        z = x_t
+        if self.prenorm:
+            x_t = self.norm(x_t)
+        state, x_t = self.layer.step(state, x_t)
+        x_t = z + self.mix(jax.nn.gelu(x_t))
+        return state, (x_t if self.prenorm else self.norm(x_t))
+
+    def stream(self, x: Float[Array, "L H"], state):
+        """A chunk [L, H] from layer state `state` at inference: (outputs [L, H], final layer state)."""
+        self._check_streamable()
+        z = x
+        if self.prenorm:
+            x = jax.vmap(self.norm)(x)
+        x, state = self.layer(x, state=state)
+        x = z + jax.vmap(self.mix)(jax.nn.gelu(x))
+        return (x if self.prenorm else jax.vmap(self.norm)(x)), state
+
 
 class SequenceModel(eqx.Module):
     """encoder → depth × Block(any registered layer) → pooling → decoder, on one sequence."""
@@ -191,6 +222,42 @@ class SequenceModel(eqx.Module):
         if self.pooling == "none":
             return jax.vmap(self.decoder)(h), state
         return self.decoder(_pool(h, mask, self.pooling)), state
+
+
+    def init_state(self) -> tuple:
+        """Recurrent state before the first step: one `layer.init_state()` per block."""
+        for block in self.blocks:
+            block._check_streamable()
+        return tuple(block.layer.init_state() for block in self.blocks)
+
+    def _encode_step(self, x_t: Array) -> Array:
+        if self.input_kind == "tokens":
+            if jnp.ndim(x_t) != 0:
+                raise ValueError(f"token inputs step one token id (a scalar); got shape {tuple(jnp.shape(x_t))}.")
+            return self.encoder(x_t)
+        if jnp.ndim(x_t) != 1:
+            raise ValueError(f"real inputs step one vector [d_in]; got shape {tuple(jnp.shape(x_t))}.")
+        return self.encoder(x_t)
+
+    def step(self, state: tuple, x_t: Array) -> tuple[tuple, Float[Array, " d_out"]]:
+        """One step at inference: (state after x_t, decoder output [d_out] at t) for a token id or a vector [d_in]."""
+        h = self._encode_step(x_t)
+        new = []
+        for block, s in zip(self.blocks, state, strict=True):
+            s, h = block.step(s, h)
+            new.append(s)
+        return tuple(new), self.decoder(h)
+
+    def stream(self, x: Array, state: tuple) -> tuple[Float[Array, "L d_out"], tuple]:
+        """A chunk ([L, d_in] or [L] tokens) from `state` at inference: (per-step outputs [L, d_out], final state)."""
+        if x.ndim != (1 if self.input_kind == "tokens" else 2):
+            raise ValueError(f"stream takes one chunk ([L] tokens or [L, d_in]); got shape {tuple(x.shape)}.")
+        h = jax.vmap(self.encoder)(x)
+        new = []
+        for block, s in zip(self.blocks, state, strict=True):
+            h, s = block.stream(h, s)
+            new.append(s)
+        return jax.vmap(self.decoder)(h), tuple(new)
 
 
 def _pool(h: Float[Array, "L H"], mask: Bool[Array | np.ndarray, " L"] | None, pooling: str) -> Float[Array, " H"]:

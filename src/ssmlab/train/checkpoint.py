@@ -130,8 +130,10 @@ def _refuse(path: Path, what: str) -> ValueError:
                       "an intact copy.")
 
 
-def _check_epoch_record(path: Path, i: int, record: Any, steps_per_epoch: int) -> float | None:
-    """Validate history[i]; return its selection score (val or test accuracy), None if not evaluated."""
+def _check_epoch_record(path: Path, i: int, record: Any, steps_per_epoch: int, score_metric: str = "accuracy",
+                        higher_is_better: bool = True) -> float | None:
+    """Validate history[i]; return its selection score (val or test `score_metric`, negated if lower is better),
+    None if not evaluated."""
     if not isinstance(record, dict) or record.get("event") != "epoch":
         raise _refuse(path, f"history[{i}] is not an epoch record ({record!r:.80})")
     for key, want in (("epoch", i + 1), ("step", (i + 1) * steps_per_epoch)):
@@ -142,18 +144,22 @@ def _check_epoch_record(path: Path, i: int, record: Any, steps_per_epoch: int) -
             ok = type(value) in (int, float) and math.isfinite(value) and value >= 0
             if not ok or key.endswith("accuracy") and value > 1:
                 raise _refuse(path, f"history[{i}][{key!r}] = {value!r} is out of range")
-    score = record.get("val_accuracy", record.get("test_accuracy"))
-    return None if score is None else float(score)
+    score = record.get(f"val_{score_metric}", record.get(f"test_{score_metric}"))
+    if score is not None and (type(score) not in (int, float) or not math.isfinite(score)):
+        raise _refuse(path, f"history[{i}] score {score_metric} = {score!r} is not a finite number")
+    return None if score is None else (float(score) if higher_is_better else -float(score))
 
 
 def check_run_header(header: dict, path: Path, *, steps_per_epoch: int, total_steps: int, seed: int,
-                     key_data: list) -> None:
+                     key_data: list, score_metric: str = "accuracy", higher_is_better: bool = True) -> None:
     """Refuse a training-loop header whose fields have the wrong type, range or mutual consistency.
 
     Checked: step in [0, total_steps]; epoch/batch_index equal to divmod(step, steps_per_epoch);
     seed and PRNG key data of this config; history one epoch record per ended epoch (the last one
     may be missing at an epoch boundary: its evaluation is pending); best equal to the best score
-    in the history (-inf before any evaluation); train_loss_sum and wall_s finite.
+    in the history (-inf before any evaluation), the score being the objective's `score_metric` (negated when
+    lower is better); train_loss_sum and wall_s finite; the optional end-of-run test result at a step
+    already reached, with finite metrics (a loss >= 0, an accuracy in [0, 1]).
     """
     path = Path(path)
     step = _field(header, path, "step", (int,))
@@ -168,11 +174,30 @@ def check_run_header(header: dict, path: Path, *, steps_per_epoch: int, total_st
     ended = step // steps_per_epoch
     if len(history) != ended and not (step % steps_per_epoch == 0 and len(history) == ended - 1 >= 0):
         raise _refuse(path, f"history holds {len(history)} epoch records at step {step} (expected {ended})")
-    scores = [s for i, r in enumerate(history) if (s := _check_epoch_record(path, i, r, steps_per_epoch)) is not None]
+    scores = [s for i, r in enumerate(history)
+              if (s := _check_epoch_record(path, i, r, steps_per_epoch, score_metric, higher_is_better)) is not None]
     best = _field(header, path, "best", (int, float))
     if best != max(scores, default=-math.inf):
-        raise _refuse(path, f"best {best!r} is not the best accuracy of its history ({max(scores, default=None)})")
+        raise _refuse(path, f"best {best!r} is not the best {score_metric} score of its history "
+                            f"({max(scores, default=None)})")
     for name in ("train_loss_sum", "wall_s"):
         value = _field(header, path, name, (int, float))
         if not math.isfinite(value) or name == "wall_s" and value < 0:
             raise _refuse(path, f"header field {name!r} = {value!r} is out of range")
+    if "test" in header:
+        _check_test(header["test"], path, step)
+
+
+def _check_test(test: Any, path: Path, step: int) -> None:
+    """The end-of-run test result: {step <= the header's step, test_loss and the objective's test_* metrics}."""
+    if not isinstance(test, dict) or "step" not in test or "test_loss" not in test or \
+            not all(k == "step" or k.startswith("test_") for k in test):
+        raise _refuse(path, f"header field 'test' must hold step, test_loss and test_* metrics, got {test!r:.80}")
+    if type(test["step"]) is not int or not 0 < test["step"] <= step:
+        raise _refuse(path, f"test['step'] = {test['step']!r} is not a step of this run (at step {step})")
+    for key, value in test.items():
+        if key == "step":
+            continue
+        if type(value) not in (int, float) or not math.isfinite(value) or \
+                key.endswith(("loss", "accuracy")) and value < 0 or key.endswith("accuracy") and value > 1:
+            raise _refuse(path, f"test[{key!r}] = {value!r} is out of range")

@@ -1,4 +1,4 @@
-"""Built-in training presets (`ssmlab train --config NAME`): sequential digits.
+"""Built-in training presets (`ssmlab train --config NAME`): sequential digits, lm-chars (quick).
 
 Other tasks add theirs with `ssmlab.train.config.register_preset(task, name, factory)`, where
 `factory(model: str) -> TrainConfig`; importing `ssmlab.train` imports this module.
@@ -34,3 +34,15 @@ def digits_config(model: str, *, epochs: int = DIGITS_PAPER_EPOCHS, lr: float = 
 
 register_preset("digits", "paper", digits_config)
 register_preset("digits", "quick", lambda model: digits_config(model, epochs=DIGITS_QUICK_EPOCHS, lr=DIGITS_QUICK_LR))
+
+
+def lm_chars_quick(model: str) -> TrainConfig:
+    """lm-chars in about a CPU minute (the lm-small experiment's quick budget): 24 stdlib files, L = 64,
+    192 windows per split, one GLU block of width 32, batch 16, 6 epochs at lr 1e-2."""
+    return TrainConfig(task="lm-chars", model=model, depth=1, d_model=32,
+                       state_size=16 if model in ("lru", "s4d", "linear_ssm") else 0, batch_size=16, epochs=6,
+                       lr=1e-2, weight_decay=0.01, layer_options="preset=official" if model == "stu" else "",
+                       task_options="seq_len=64;max_files=24;max_windows=192")
+
+
+register_preset("lm-chars", "quick", lm_chars_quick)
