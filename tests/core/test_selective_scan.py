@@ -12,6 +12,7 @@ from ssmlab.core.scan import resolve_method
 from ssmlab.core.selective_scan import selective_scan
 
 _SCAN = {m: jax.jit(partial(selective_scan, method=m)) for m in ("sequential", "associative")}
+_SCAN_STATE = {m: jax.jit(partial(selective_scan, method=m, return_state=True)) for m in ("sequential", "associative")}
 
 
 def _inputs(seed, L, Dch=3, N=4, dtype=np.float64):
@@ -44,6 +45,20 @@ def test_matches_numpy_loop_float64(L, method):
     y = np.asarray(_SCAN[method](*map(jnp.asarray, args)))
     assert y.dtype == np.float64
     np.testing.assert_allclose(y, ref, rtol=0, atol=1e-10 * np.max(np.abs(ref)))
+
+
+@pytest.mark.parametrize("method", ["sequential", "associative"])
+def test_initial_and_final_state(method):
+    args = tuple(map(jnp.asarray, _inputs(4, 30)))
+    y, x_last = _SCAN_STATE[method](*args)
+    y1, x1 = _SCAN_STATE[method](*(a[:11] if a.ndim == 2 and a.shape[0] == 30 else a for a in args))
+    y2, x2 = _SCAN_STATE[method](*(a[11:] if a.ndim == 2 and a.shape[0] == 30 else a for a in args), x0=x1)
+    ref = _numpy_loop(*map(np.asarray, args))
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=0, atol=1e-10 * np.max(np.abs(ref)))
+    np.testing.assert_allclose(np.asarray(jnp.concatenate([y1, y2])), ref, rtol=0, atol=1e-10 * np.max(np.abs(ref)))
+    np.testing.assert_allclose(np.asarray(x2), np.asarray(x_last), rtol=0, atol=1e-10 * float(jnp.max(jnp.abs(x_last))))
+    with pytest.raises(ValueError, match="x0 must have the shape of A"):
+        selective_scan(*args, x0=jnp.zeros(3))
 
 
 def test_without_skip_and_auto():

@@ -100,6 +100,13 @@ def test_step_scan_equals_call(layers):
     np.testing.assert_allclose(np.asarray(ys), np.asarray(full), rtol=0, atol=1e-10 * float(jnp.max(jnp.abs(full))))
     E = layer.d.shape[0]
     assert buf.shape == (3, E) and ssm.shape == (E, N)
+    # two chunks from the state (the first shorter than the conv buffer) = the full call, same final state
+    y1, s1 = eqx.filter_jit(lambda m, x: m(x, state=m.init_state()))(layer, u[:2])
+    y2, s2 = eqx.filter_jit(lambda m, x, s: m(x, state=s))(layer, u[2:], s1)
+    np.testing.assert_allclose(np.asarray(jnp.concatenate([y1, y2])), np.asarray(full), rtol=0,
+                               atol=1e-10 * float(jnp.max(jnp.abs(full))))
+    np.testing.assert_allclose(np.asarray(s2[0]), np.asarray(buf), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(s2[1]), np.asarray(ssm), rtol=0, atol=1e-10 * float(jnp.max(jnp.abs(ssm))))
     # the buffer holds the last d_conv - 1 branch inputs
     np.testing.assert_allclose(np.asarray(buf), np.asarray((u @ layer.in_proj.T)[-3:, :E]), atol=1e-12)
 
@@ -184,14 +191,14 @@ def test_bad_options(kw, match):
 
 def test_bad_inputs(layers):
     layer = layers["base"]
-    with pytest.raises(ValueError, match=r"u must have shape \[L, H\] with H=3"):
+    with pytest.raises(ValueError, match=r"u must have shape \[L, H\] with L >= 1 and H=3"):
         layer(jnp.ones((5, 4)))
     # wrong rank: our ValueError, or jaxtyping's TypeError first when the tests run with its import hook
     with pytest.raises((ValueError, TypeError), match=r"u must have shape \[L, H\]|parameter 'u'"):
         layer(jnp.ones((2, 5, 3)))
-    with pytest.raises((ValueError, TypeError), match=r"u must have shape \[H\]|parameter 'u_t'"):
+    with pytest.raises((ValueError, TypeError), match=r"one time step u_t of shape \[H\]|parameter 'u_t'"):
         layer.step(layer.init_state(), jnp.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"u must have shape \[H\] with H=3"):
+    with pytest.raises(ValueError, match=r"one time step u_t of shape \[H\]=\(3,\)"):
         layer.step(layer.init_state(), jnp.ones(4))
     with pytest.raises(ValueError, match="give the state size once"):
         make_layer("mamba", d_model=4, seq_len=8, key=jr.key(0), state_size=6, d_state=5)

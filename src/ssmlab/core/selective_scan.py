@@ -66,21 +66,20 @@ def _check_shapes(u, delta, A, B, C, D) -> None:
                          f"got {tuple(D.shape)}.")
 
 
-def _sequential(u, delta, A, B, C):
+def _sequential(u, delta, A, B, C, x0):
     def step(x, inputs):
         return selective_scan_step(x, *inputs[:2], A, *inputs[2:])
 
-    x0 = jnp.zeros(A.shape, jnp.result_type(u, delta, A, B))
-    return lax.scan(step, x0, (u, delta, B, C))[1]
+    return lax.scan(step, x0, (u, delta, B, C))[::-1]  # (y [L, D], final state [D, N])
 
 
-def _associative(u, delta, A, B, C):
+def _associative(u, delta, A, B, C, x0):
     L, Dch = u.shape
     N = A.shape[1]
     a = jnp.exp(delta[:, :, None] * A[None, :, :]).reshape(L, Dch * N)
     bu = ((delta * u)[:, :, None] * B[:, None, :]).reshape(L, Dch * N)
-    x = linear_recurrence(a, bu, method="associative").reshape(L, Dch, N)
-    return jnp.einsum("ldn,ln->ld", x, C)
+    x = linear_recurrence(a, bu, x0=x0.reshape(Dch * N), method="associative").reshape(L, Dch, N)
+    return jnp.einsum("ldn,ln->ld", x, C), x[-1]
 
 
 def selective_scan(
@@ -91,8 +90,10 @@ def selective_scan(
     C: Num[Array, "..."],
     D: Num[Array, "..."] | None = None,
     *,
+    x0: Num[Array, "..."] | None = None,
+    return_state: bool = False,
     method: str = "sequential",
-) -> Float[Array, "L D"]:
+):
     """y_t = x_t C_t + D u_t with x_t = exp(Δ_t A) x_{t-1} + Δ_t u_t B_t, x_{-1} = 0 [Mamba, Alg. 2].
 
     Args:
@@ -102,11 +103,13 @@ def selective_scan(
         B: input vectors [L, N], shared by all channels at each step.
         C: readout vectors [L, N].
         D: skip weights [D], or None for no skip term.
+        x0: the state before the first step, x_{-1} [D, N]; zeros if omitted.
+        return_state: also return the final state x_{L-1} [D, N] (to continue the scan from it).
         method: "sequential" (fused lax.scan), "associative" (lax.associative_scan) or "auto" (by backend).
 
     Returns:
         y: [L, D], dtype promoted from the inputs (integers give float; bf16/fp16 run in float32 and are
-        cast back).
+        cast back); with `return_state`, (y, x_{L-1} [D, N]).
 
     >>> import jax.numpy as jnp
     >>> y = selective_scan(jnp.ones((3, 1)), jnp.ones((3, 1)), -jnp.ones((1, 1)), jnp.ones((3, 1)), jnp.ones((3, 1)))
@@ -115,13 +118,18 @@ def selective_scan(
     """
     method = resolve_method(method)
     named = [("u", u), ("delta", delta), ("A", A), ("B", B), ("C", C)] + ([] if D is None else [("D", D)])
+    named += [] if x0 is None else [("x0", x0)]
     arrays, out_dtype = float_inputs(*named, real=tuple(n for n, _ in named))
-    u, delta, A, B, C = arrays[:5]
-    D = arrays[5] if D is not None else None
+    got = dict(zip((n for n, _ in named), arrays, strict=True))
+    u, delta, A, B, C = (got[n] for n in ("u", "delta", "A", "B", "C"))
+    D = got.get("D")
     _check_shapes(u, delta, A, B, C, D)
+    if x0 is not None and got["x0"].shape != A.shape:
+        raise ValueError(f"x0 must have the shape of A, [D, N]={tuple(A.shape)}; got {tuple(got['x0'].shape)}.")
     dtype = jnp.result_type(*arrays)
     u, delta, A, B, C = (x.astype(dtype) for x in (u, delta, A, B, C))
-    y = (_sequential if method == "sequential" else _associative)(u, delta, A, B, C)
+    x0 = jnp.zeros(A.shape, dtype) if x0 is None else got["x0"].astype(dtype)
+    y, x_last = (_sequential if method == "sequential" else _associative)(u, delta, A, B, C, x0)
     if D is not None:
         y = y + D.astype(dtype)[None, :] * u
-    return y.astype(out_dtype)
+    return (y.astype(out_dtype), x_last.astype(out_dtype)) if return_state else y.astype(out_dtype)

@@ -17,7 +17,8 @@ maps and the convolution use PyTorch's default U(±1/sqrt(fan_in)). `dt_rank` "a
 `RECURRENT_FIELDS` (A_log, D, b_dt) train with no weight decay and the SSM learning rate (the Mamba code
 marks A_log and D `_no_weight_decay`; we treat b_dt, which sets the time scales, the same way, as for Δ
 in LRU/S4D). Recurrent form: `init_state()` gives (conv buffer [K-1, E], SSM state [E, N]) and
-`step(state, u_t)` advances one step; scanning `step` over a sequence equals `__call__`.
+`step(state, u_t)` advances one step; scanning `step` over a sequence equals `__call__`, and
+`layer(u, state=state)` runs a chunk from `state` and returns (y, final state).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.scan import resolve_method
 from ..core.selective_scan import selective_scan, selective_scan_step
-from .base import AbstractSequenceLayer, register_layer
+from .base import AbstractSequenceLayer, check_step_input, register_layer
 
 RECURRENT_FIELDS = ("a_log", "d", "dt_bias")
 """Fields with Adam, no weight decay and the SSM learning rate [Mamba code, `_no_weight_decay`]."""
@@ -42,11 +43,12 @@ RECURRENT_FIELDS = ("a_log", "d", "dt_bias")
 MambaState = tuple[Float[Array, "K1 E"], Float[Array, "E N"]]
 
 
-def causal_depthwise_conv(x: Float[Array, "L E"], w: Float[Array, "E K"], b: Float[Array, " E"]) -> Float[Array, "L E"]:
-    """y_t = b + Σ_k w[:, k] ⊙ x_{t-K+1+k} with x_{<0} = 0 (PyTorch Conv1d, groups=E, padding K-1, first L)."""
-    K = w.shape[1]
-    xp = jnp.concatenate([jnp.zeros((K - 1, x.shape[1]), x.dtype), x], axis=0)
-    L = x.shape[0]
+def causal_depthwise_conv(x: Float[Array, "L E"], w: Float[Array, "E K"], b: Float[Array, " E"],
+                          history: Float[Array, "K1 E"] | None = None) -> Float[Array, "L E"]:
+    """y_t = b + Σ_k w[:, k] ⊙ x_{t-K+1+k}, with x_{<0} = `history` (zeros if None): PyTorch Conv1d, groups=E."""
+    K, L = w.shape[1], x.shape[0]
+    past = jnp.zeros((K - 1, x.shape[1]), x.dtype) if history is None else history.astype(x.dtype)
+    xp = jnp.concatenate([past, x], axis=0)
     return b[None, :] + sum(w[None, :, k] * xp[k:k + L] for k in range(K))
 
 
@@ -126,12 +128,11 @@ class Mamba(AbstractSequenceLayer):
         """Continuous-time diagonal state matrix A = -exp(A_log) < 0."""
         return -jnp.exp(self.a_log)
 
-    def _check(self, u, shape_hint: str) -> Array:
+    def _check(self, u) -> Array:
         H = self.out_proj.shape[0]
         u = as_inexact("u", u, complex_ok=False)
-        ok = u.shape[-1:] == (H,) and (u.ndim == 2 and u.shape[0] > 0 if shape_hint == "[L, H]" else u.ndim == 1)
-        if not ok:
-            raise ValueError(f"u must have shape {shape_hint} with H={H}; got {tuple(u.shape)}. "
+        if u.ndim != 2 or u.shape[0] == 0 or u.shape[1] != H:
+            raise ValueError(f"u must have shape [L, H] with L >= 1 and H={H}; got {tuple(u.shape)}. "
                              "Use jax.vmap(layer) for batches.")
         return u
 
@@ -143,16 +144,21 @@ class Mamba(AbstractSequenceLayer):
         delta = jax.nn.softplus(dbc[..., :R] @ self.dt_proj.T + bias)
         return delta, dbc[..., R:R + N], dbc[..., R + N:]
 
-    def __call__(self, u: Float[Array, "L H"]) -> Float[Array, "L H"]:
-        """Apply the block to one sequence [L, H]; use `jax.vmap(layer)` for batches."""
-        u = self._check(u, "[L, H]")
+    def __call__(self, u: Float[Array, "L H"], state: MambaState | None = None):
+        """Apply the block to one sequence [L, H]; use `jax.vmap(layer)` for batches. With `state`: (y, final state)."""
+        u = self._check(u)
         E = self.d.shape[0]
         xz = u @ self.in_proj.T
-        x = jax.nn.silu(causal_depthwise_conv(xz[:, :E], self.conv_w, self.conv_b))
+        buf = None if state is None else state[0]
+        x = jax.nn.silu(causal_depthwise_conv(xz[:, :E], self.conv_w, self.conv_b, buf))
         delta, B, C = self._ssm_inputs(x)
-        y = selective_scan(x, delta, self.A, B, C, self.d, method=self.scan_method)
-        out = (y * jax.nn.silu(xz[:, E:])) @ self.out_proj.T
-        return out.astype(jnp.result_type(u, self.d))
+        y, ssm = selective_scan(x, delta, self.A, B, C, self.d, x0=None if state is None else state[1],
+                                return_state=True, method=self.scan_method)
+        out = ((y * jax.nn.silu(xz[:, E:])) @ self.out_proj.T).astype(jnp.result_type(u, self.d))
+        if state is None:
+            return out
+        seen = jnp.concatenate([state[0], xz[:, :E].astype(state[0].dtype)], axis=0)
+        return out, (seen[u.shape[0]:], ssm.astype(state[1].dtype))  # the last d_conv - 1 branch inputs
 
     def init_state(self) -> MambaState:
         """Zero state: (conv buffer of the last d_conv-1 branch inputs [K-1, E], SSM state x [E, N])."""
@@ -161,7 +167,7 @@ class Mamba(AbstractSequenceLayer):
 
     def step(self, state: MambaState, u_t: Float[Array, " H"]) -> tuple[MambaState, Float[Array, " H"]]:
         """One recurrent step: (state, u_t [H]) -> (state, y_t [H]); scanning it over u equals `__call__(u)`."""
-        u_t = self._check(u_t, "[H]")
+        u_t = check_step_input(self, u_t, self.out_proj.shape[0])
         buf, ssm = state
         E = self.d.shape[0]
         xz = self.in_proj @ u_t
