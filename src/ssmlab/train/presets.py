@@ -25,7 +25,8 @@ def digits_config(model: str, *, epochs: int = DIGITS_PAPER_EPOCHS, lr: float = 
     # LRU defaults (r_min 0, max_phase 2π) gave 82%; pixel sequences need long memory, low frequencies.
     # Mamba: a causal conv spanning two pixel rows (d_conv 17) lets the block see vertical neighbours; with the
     # Mamba default d_conv = 4 it plateaued at 69-79% after the 5 quick epochs (lr 3e-3 / 2e-2, dt range,
-    # dt_rank, d_state, SSM LR factor varied), d_conv 9 gave 94.7%, 17 gave 97.5% (before the validation split; docs/layers/mamba.md).
+    # dt_rank, d_state, SSM LR factor varied), d_conv 9 gave 94.7%, 17 gave 97.5% (before the validation
+    # split; docs/layers/mamba.md).
     options = {"stu": "preset=official", "lru": "r_min=0.5;max_phase=0.628", "mamba": "d_conv=17"}.get(model, "")
     return TrainConfig(task="digits", model=model, depth=2, d_model=64, state_size=state, batch_size=32,
                        epochs=epochs, lr=lr, weight_decay=0.01, warmup_frac=0.1, ssm_lr_factor=0.5,
