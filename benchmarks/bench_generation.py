@@ -39,7 +39,7 @@ def _generate(stepper, u0, steps_like):
 
 
 def _variants(N: int, H: int, lds_size: int):
-    stu = STU(d_in=H, seq_len=N, num_filters=24, preset="flash", init="normal", key=jr.key(0))
+    stu = STU(d_model=H, seq_len=N, num_filters=24, preset="flash", init="normal", key=jr.key(0))
     lru = LRU(state_size=64, d_model=H, key=jr.key(1))
     u0 = jr.normal(jr.key(2), (H,), jnp.float32)
     steps = jnp.zeros((N, 0), jnp.float32)  # only its length matters

@@ -23,7 +23,7 @@ def main(full: bool = False) -> None:
     """Print recurrence timings for a batch of sequences at several (N, L)."""
     grid = [(16, 1024), (64, 1024), (64, 4096)] if not full else [(16, 4096), (64, 16384), (256, 16384)]
     for N, L in grid:
-        model = LinearSSM(state_size=N, d_in=32, complex_state=True, key=jr.key(0))
+        model = LinearSSM(state_size=N, d_model=32, complex_state=True, key=jr.key(0))
         us = jr.normal(jr.key(1), (4, L, 32), jnp.float32)
         apply = eqx.filter_jit(lambda mm, x: jax.vmap(mm)(x))
         variants = {"sequential": ("recurrent", "sequential"), "associative": ("recurrent", "associative"),

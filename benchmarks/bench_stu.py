@@ -59,7 +59,7 @@ def _err(out, ref):
 
 def spectral_orders(B: int, H: int, K: int, L: int, repeats: int) -> list[dict]:
     """Time the exact orders of the spectral term (flash preset: no AR terms, d = 0)."""
-    base = _randomized(STU(d_in=H, seq_len=L, num_filters=K, preset="flash", key=jr.key(0)))
+    base = _randomized(STU(d_model=H, seq_len=L, num_filters=K, preset="flash", key=jr.key(0)))
     us = jr.normal(jr.key(1), (B, L, H), jnp.float32)
     run = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))
     fns = {o: partial(run, base.with_methods(order=o), us) for o in ORDERS}
@@ -70,8 +70,8 @@ def spectral_orders(B: int, H: int, K: int, L: int, repeats: int) -> list[dict]:
 
 def approx_vs_exact(B: int, H: int, K: int, L: int, repeats: int) -> list[dict]:
     """The tensordot approximation (a smaller class) against the default exact order; no accuracy check."""
-    exact = _randomized(STU(d_in=H, seq_len=L, num_filters=K, preset="flash", key=jr.key(0)))
-    approx = STUApprox(d_in=H, seq_len=L, num_filters=K, preset="flash", key=jr.key(0))
+    exact = _randomized(STU(d_model=H, seq_len=L, num_filters=K, preset="flash", key=jr.key(0)))
+    approx = STUApprox(d_model=H, seq_len=L, num_filters=K, preset="flash", key=jr.key(0))
     us = jr.normal(jr.key(1), (B, L, H), jnp.float32)
     run = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))
     fns = {"exact_default": partial(run, exact, us), "tensordot_approx": partial(run, approx, us)}

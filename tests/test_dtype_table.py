@@ -289,13 +289,13 @@ def build(name, dtype):
     key = jr.key(3)
     if name.startswith("LinearSSM"):
         mode = name.split("/")[1]
-        return ssmlab.LinearSSM(state_size=N, d_in=H, complex_state=True, mode=mode, dtype=dtype, key=key)
+        return ssmlab.LinearSSM(state_size=N, d_model=H, complex_state=True, mode=mode, dtype=dtype, key=key)
     if name == "LRU":
         return ssmlab.LRU(state_size=N, d_model=H, r_max=0.9, dtype=dtype, key=key)
     if name == "S4D":
         return ssmlab.S4D(d_model=H, state_size=N, dtype=dtype, key=key)
     cls = ssmlab.STU if name == "STU" else ssmlab.STUApprox
-    return cls(d_in=H, seq_len=SEQ_LEN, num_filters=K_FILTERS, preset="flash", dtype=dtype, key=key)
+    return cls(d_model=H, seq_len=SEQ_LEN, num_filters=K_FILTERS, preset="flash", dtype=dtype, key=key)
 
 
 def p64(x):
@@ -398,10 +398,10 @@ def test_layer_dtype_table(name, grid):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: ssmlab.LinearSSM(state_size=4.0, d_in=2, key=jr.key(0)),
+    lambda: ssmlab.LinearSSM(state_size=4.0, d_model=2, key=jr.key(0)),
     lambda: ssmlab.LRU(state_size=4.0, d_model=2, key=jr.key(0)),
     lambda: ssmlab.S4D(d_model=2, state_size=4.0, key=jr.key(0)),
-    lambda: ssmlab.STU(d_in=2, seq_len=8, num_filters=2.0, key=jr.key(0)),
+    lambda: ssmlab.STU(d_model=2, seq_len=8, num_filters=2.0, key=jr.key(0)),
 ], ids=["LinearSSM", "LRU", "S4D", "STU"])
 def test_float_sizes_are_refused_by_name(make):
     """A float size fails at the argument: ssmlab's ValueError, or (tests only) the jaxtyping `int` hint."""

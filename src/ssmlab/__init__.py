@@ -3,7 +3,7 @@
 Public API (details in the README):
 
 >>> import jax, jax.numpy as jnp, ssmlab
->>> layer = ssmlab.LinearSSM(state_size=8, d_in=2, key=jax.random.key(0))
+>>> layer = ssmlab.LinearSSM(state_size=8, d_model=2, key=jax.random.key(0))
 >>> layer(jnp.ones((16, 2))).shape
 (16, 2)
 """
@@ -46,5 +46,6 @@ from .theory.expressivity_construction import minimal_depth_search as minimal_de
 from .theory.expressivity_construction import shallow_to_deep as shallow_to_deep
 from .train import TrainConfig as TrainConfig
 from .train import TrainResult as TrainResult
+from .train import load_run as load_run
 from .train import train as train
 from .train import trainable as trainable

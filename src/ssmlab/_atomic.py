@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,4 +82,33 @@ def remove_stale_temps(folder: str | os.PathLike, names: tuple[str, ...]) -> lis
         if pattern.fullmatch(path.name) and path.is_file():
             path.unlink(missing_ok=True)
             removed.append(path)
+    return removed
+
+
+def remove_abandoned_temps(folder: str | os.PathLike, target: str, *, older_than_s: float) -> list[Path]:
+    """Delete `atomic_open` temporary files of targets matching the regex `target` that outlived their writer.
+
+    For a folder that several processes write at once (a shared cache), where `remove_stale_temps` would
+    delete a live writer's file. A writer's temporary file `NAME.XXXXXXXX.tmp` exists only between its
+    creation and its rename, and its mtime advances while it is written; one not modified for
+    `older_than_s` seconds is taken as left by a killed writer. Names that do not have that exact form
+    (or whose NAME does not fully match `target`) are kept. Returns the removed paths."""
+    if older_than_s < 0:
+        raise ValueError(f"older_than_s must be >= 0; got {older_than_s}.")
+    pattern = re.compile("(?:" + target + ")" + _TEMP_TAIL)
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    cutoff = time.time() - older_than_s
+    removed = []
+    for path in sorted(folder.glob("*.tmp")):
+        if not pattern.fullmatch(path.name):
+            continue
+        try:
+            st = path.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # renamed or removed meanwhile by its writer or another cleaner
+            continue
     return removed

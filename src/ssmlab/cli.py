@@ -1,4 +1,4 @@
-"""Command-line interface: `ssmlab info | list | reproduce | run | train | generate` (thin: flags -> config -> run)."""
+"""Command-line interface: `ssmlab info | list | show | reproduce | run | train | generate` (thin: flags -> run)."""
 
 from __future__ import annotations
 
@@ -105,8 +105,9 @@ def info():
     from .environment import environment
 
     for key, value in environment().items():
+        if key == "x64":  # the global flag is off by design: library code enables float64 where it needs it
+            value = f"{value} (float64 is enabled per computation: theory code runs under jax.enable_x64)"
         typer.echo(f"{key:>8}: {value}")
-    typer.echo("     x64: float64 is enabled per computation (theory code runs under jax.enable_x64).")
 
 
 @app.command("list")
@@ -116,6 +117,41 @@ def list_():
 
     for name, exp in experiments().items():
         typer.echo(f"{name:<24} {exp.paper}\n{'':<24} checks: {exp.checks}")
+
+
+@app.command()
+def show(name: Annotated[str, typer.Argument(help="Experiment name (see `ssmlab list`).")]):
+    """An experiment's config keys: types, defaults, the quick and full presets, allowed choices."""
+    from ._describe import describe_config
+    from .experiments import get
+
+    try:
+        exp = get(name)
+    except KeyError as err:
+        raise _usage_error(str(err.args[0]), "NAME") from err
+    choices = {k: "one of " + ", ".join(v) for k, v in getattr(exp.config_cls, "CHOICES", {}).items()}
+    typer.echo(f"{exp.name}: {exp.paper}\nchecks: {exp.checks}\n")
+    typer.echo(describe_config(exp.config_cls, {"quick": exp.quick, "full": exp.full}, choices))
+    typer.echo(f"\nssmlab run {exp.name} [--full] --set key=value (tuples: --set key=a,b,c)")
+
+
+def _show_train_config(task: str, model: str) -> None:
+    """`ssmlab train --show-config`: TrainConfig keys with defaults and the task's presets, then task options."""
+    from ._describe import describe_config, describe_options
+    from .data.dataset import task_factory
+    from .train import TrainConfig, preset, preset_names
+    from .train.config import RUN_ONLY_FIELDS
+
+    try:
+        factory = task_factory(task)
+    except ValueError as err:
+        raise _usage_error(str(err), "--task") from err
+    presets = {f"--config {n}": preset(task, n, model) for n in preset_names(task)}
+    typer.echo(f"TrainConfig (ssmlab train --set key=value; run-only keys, not in the config hash: "
+               f"{', '.join(RUN_ONLY_FIELDS)})\n")
+    typer.echo(describe_config(TrainConfig, presets))
+    typer.echo(f"\ntask {task!r} options (--set task_options='key=value;key=value'):\n")
+    typer.echo(describe_options(factory))
 
 
 @app.command()
@@ -159,7 +195,7 @@ def run(
     full: Annotated[bool, typer.Option("--full", help="Start from the full preset instead of quick.")] = False,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("results"),
 ):
-    """Run one experiment with config overrides and write its report."""
+    """Run one experiment with config overrides and write its report (`ssmlab show NAME` lists the keys)."""
     from .experiments.runner import reproduce as _reproduce
 
     preset = "full" if full else "quick"
@@ -186,6 +222,8 @@ def train(
         "with any process count. See docs/distributed.md."))] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Root folder of downloaded or generated "
                                                   "data (sets $SSMLAB_DATA for this run).")] = None,
+    show_config: Annotated[bool, typer.Option("--show-config", help=(
+        "Print TrainConfig's keys (types, defaults, the task's presets) and the task's options, then exit."))] = False,
 ):
     """Train a stacked model on a task; writes config.json, metrics.jsonl, checkpoints and summary.json.
 
@@ -198,13 +236,26 @@ def train(
     """
     import dataclasses
 
+    from .data import task_names
     from .data.lra.files import DataFormatError, DataNotFoundError
+    from .layers import layer_names
     from .train import TrainConfig, TrainingDiverged, preset
     from .train import train as _train
     from .train.config import with_overrides
 
+    if show_config:
+        _show_train_config(task, model)
+        return
+    if model not in layer_names():
+        raise _usage_error(f"unknown model {model!r}; choose one of {', '.join(layer_names())}.", "--model")
+    if task not in task_names():
+        raise _usage_error(f"unknown task {task!r}; `ssmlab data list` shows the {len(task_names())} tasks.",
+                           "--task")
     try:
         base = preset(task, config, model) if config else TrainConfig(task=task, model=model)
+    except (ValueError, KeyError) as err:
+        raise _usage_error(str(err.args[0] if isinstance(err, KeyError) else err), "--config") from err
+    try:
         cfg = with_overrides(base, parse_sets(set_))
         if distributed:
             cfg = dataclasses.replace(cfg, distributed=True)
@@ -226,9 +277,10 @@ def train(
         raise _usage_error(str(err)) from err
     s = result.summary
     metric = next((k for k in s if k.startswith("best_")), "best_accuracy").removeprefix("best_")
-    best = f"best val {metric}" if f"val_{metric}" in s else "best"  # best.npz is chosen on validation if there is one
-    acc = f"test {metric} {s[f'test_{metric}']:.4f} ({best} {s[f'best_{metric}']:.4f})" if f"test_{metric}" in s \
-        else "no evaluation yet (stopped before the end of an epoch)"
+    acc = (f"test {metric} {s[f'test_{metric}']:.4f} of the best-validation model (validation "
+           f"{s[f'best_{metric}']:.4f})" if f"test_{metric}" in s else
+           f"best validation {metric} {s[f'best_{metric}']:.4f}; test not read (interrupted)"
+           if s[f"best_{metric}"] is not None else "no evaluation yet (stopped before the end of an epoch)")
     typer.echo(f"{out}: {s['steps']}/{s['total_steps']} steps, {acc}")
 
 

@@ -39,8 +39,8 @@ def test_ablated_lru_with_both_tricks_is_the_lru():
 
 
 def test_filter_mask_equals_stu_with_fewer_filters():
-    big = STU(d_in=2, seq_len=40, num_filters=10, init="normal", dtype=jnp.float64, key=jr.key(1))
-    small = STU(d_in=2, seq_len=40, num_filters=4, init="normal", dtype=jnp.float64, key=jr.key(2))
+    big = STU(d_model=2, seq_len=40, num_filters=10, init="normal", dtype=jnp.float64, key=jr.key(1))
+    small = STU(d_model=2, seq_len=40, num_filters=4, init="normal", dtype=jnp.float64, key=jr.key(2))
     small = eqx.tree_at(lambda m: (m.m_phi_plus, m.m_phi_minus, m.m_u), small,
                         (big.m_phi_plus[:4], big.m_phi_minus[:4], big.m_u))
     masked = T.mask_filters(big, jnp.asarray(np.arange(10) < 4))
@@ -96,7 +96,7 @@ def test_masked_stu_sweep_keeps_masked_weights_at_zero_and_tracks_held_out():
     data = _toy_data(lds, 32, 5, 1)
     masks = jnp.asarray(np.arange(6)[None, :] < np.array([[2], [6]]))
     sweep = T.Sweep(np.array([1e-2, 1e-2]), np.array([0, 0]), np.array([0, 1]))
-    models = [STU(d_in=3, seq_len=32, num_filters=6, dtype=jnp.float64, key=jr.key(0)) for _ in range(2)]
+    models = [STU(d_model=3, seq_len=32, num_filters=6, dtype=jnp.float64, key=jr.key(0)) for _ in range(2)]
     ev = LDSStream(lds, seq_len=32, batch_size=3, seed=9, dtype="float64").batch(0)
     x_ev, y_ev = jnp.asarray(ev["x"]), jnp.asarray(ev["y"])
     params, static, losses, held = T.train_sweep(models, sweep, data, steps=10, chunk=5, masks=masks,
@@ -159,10 +159,9 @@ def test_lds_study_smoke(tmp_path):
 def test_stu_jacobian_reproduces_the_layer_and_labels_filters():
     from ssmlab.experiments import lds_filters as F
 
-    model = STU(d_in=2, d_out=3, seq_len=16, num_filters=5, init="normal", dtype=jnp.float64, key=jr.key(3))
+    model = STU(d_model=2, d_out=3, seq_len=16, num_filters=5, init="normal", dtype=jnp.float64, key=jr.key(3))
     xs = jnp.asarray(np.random.default_rng(2).standard_normal((2, 16, 2)))
-    zero = jax.tree.map(lambda a: jnp.zeros_like(a) if eqx.is_inexact_array(a) else a, model)
-    zero = eqx.tree_at(lambda m: (m.sigma, m.filters_fft), zero, (model.sigma, model.filters_fft))
+    zero = jax.tree.map(lambda a: jnp.zeros_like(a) if eqx.is_inexact_array(a) else a, model)  # filters are static
     jac, col_k = F.stu_jacobian(zero, xs)
     assert jac.shape == (2 * 16 * 3, 2 * 5 * 2 * 3 + 3 * 2 * 3)
     assert np.sum(col_k == -1) == 3 * 2 * 3 and all(np.sum(col_k == k) == 12 for k in range(5))

@@ -37,7 +37,7 @@ def test_construction_with_all_filters_reproduces_the_lds(name):
     sigma, phi = cached_spectral_filters(seq_len=L, num_filters=L)
     u = np.random.default_rng(0).standard_normal((2, L, lds.d_in))
     y = simulate_batch(lds, u)
-    layer = STU(d_in=lds.d_in, d_out=lds.d_out, seq_len=L, num_filters=L, dtype=jnp.float64, key=jr.key(0))
+    layer = STU(d_model=lds.d_in, d_out=lds.d_out, seq_len=L, num_filters=L, dtype=jnp.float64, key=jr.key(0))
     assert _rel_err(_layer_with(layer, *construction_weights(lds, sigma, phi, L), L), u, y) < 1e-8
     # ... and few filters are far from exact (the tail of Z's spectrum sets the error).
     assert _rel_err(_layer_with(layer, *construction_weights(lds, sigma, phi, 2), L), u, y) > 1e-4
@@ -49,7 +49,7 @@ def test_least_squares_recovers_an_stu_exactly():
     L, K = 40, 5
     sigma, phi = cached_spectral_filters(seq_len=L, num_filters=K)
     rng = np.random.default_rng(1)
-    layer = STU(d_in=2, d_out=2, seq_len=L, num_filters=K, dtype=jnp.float64, key=jr.key(0))
+    layer = STU(d_model=2, d_out=2, seq_len=L, num_filters=K, dtype=jnp.float64, key=jr.key(0))
     m_u, m_p, m_m = (rng.standard_normal(s) for s in ((3, 2, 2), (K, 2, 2), (K, 2, 2)))
     true = _layer_with(layer, m_u, m_p, m_m, K)
     u = rng.standard_normal((6, L, 2))
@@ -94,7 +94,7 @@ def test_hankel_l_construction_with_all_filters_reproduces_the_lds():
     sigma, phi = cached_spectral_filters(seq_len=L, num_filters=L, kind="hankel_l")
     u = np.random.default_rng(2).standard_normal((2, L, 1))
     y = simulate_batch(lds, u)
-    layer = STU(d_in=1, seq_len=L, num_filters=L, kind="hankel_l", dtype=jnp.float64, key=jr.key(0))
+    layer = STU(d_model=1, seq_len=L, num_filters=L, kind="hankel_l", dtype=jnp.float64, key=jr.key(0))
     m_u, m_plus, m_minus = construction_weights(lds, sigma, phi, L, kind="hankel_l")
     assert m_minus is None
     assert _rel_err(_layer_with(layer, m_u, m_plus, None, L), u, y) < 1e-8

@@ -25,7 +25,7 @@ def numpy_reference(model, u):
 @pytest.mark.parametrize("L", [1, 2, 3, 7, 64, 1000, 4097])
 @pytest.mark.parametrize("complex_state", [False, True])
 def test_three_modes_agree_float64(L, complex_state, key):
-    model = LinearSSM(state_size=8, d_in=3, d_out=2, complex_state=complex_state, dtype=jnp.float64, key=key)
+    model = LinearSSM(state_size=8, d_model=3, d_out=2, complex_state=complex_state, dtype=jnp.float64, key=key)
     u = jr.normal(jr.key(L), (L, 3), jnp.float64)
     outs = {m: model.with_mode(m)(u) for m in MODES}
     scale = float(jnp.abs(outs["recurrent"]).max())
@@ -36,7 +36,7 @@ def test_three_modes_agree_float64(L, complex_state, key):
 
 
 def test_siso_and_float32(key):
-    model = LinearSSM(state_size=4, d_in=1, complex_state=True, key=key)
+    model = LinearSSM(state_size=4, d_model=1, complex_state=True, key=key)
     u = jr.normal(key, (256, 1), jnp.float32)
     outs = {m: model.with_mode(m)(u) for m in MODES}
     for m in MODES:
@@ -47,7 +47,7 @@ def test_siso_and_float32(key):
 
 
 def test_frequency_mode_is_causal_not_circular(key):
-    model = LinearSSM(state_size=4, d_in=1, use_d=False, r_min=0.9, r_max=0.95, dtype=jnp.float64,
+    model = LinearSSM(state_size=4, d_model=1, use_d=False, r_min=0.9, r_max=0.95, dtype=jnp.float64,
                       key=key).with_mode("frequency")
     u = jnp.zeros((32, 1), jnp.float64).at[31].set(1.0)  # an impulse at the last step
     y = model(u)
@@ -59,7 +59,7 @@ def test_frequency_mode_is_causal_not_circular(key):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_jit_vmap_grad(mode, key):
-    model = LinearSSM(state_size=4, d_in=2, complex_state=True, dtype=jnp.float64, key=key).with_mode(mode)
+    model = LinearSSM(state_size=4, d_model=2, complex_state=True, dtype=jnp.float64, key=key).with_mode(mode)
     us = jr.normal(key, (3, 16, 2), jnp.float64)
     eager = jax.vmap(model)(us)
     jitted = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(model, us)
@@ -83,10 +83,19 @@ def test_from_arrays_and_kernel():
     np.testing.assert_allclose(model(jnp.ones((3, 1)))[:, 0], [3.0, 3.0, 3.375], atol=1e-14)
 
 
+def test_d_in_is_a_deprecated_alias_of_d_model(key):
+    new = LinearSSM(state_size=3, d_model=2, key=key)
+    with pytest.warns(DeprecationWarning, match=r"LinearSSM\(d_in=\.\.\.\) is deprecated"):
+        old = LinearSSM(state_size=3, d_in=2, key=key)
+    np.testing.assert_array_equal(np.asarray(old.b_re), np.asarray(new.b_re))
+    with pytest.raises(TypeError, match="d_model only"):
+        LinearSSM(state_size=3, d_model=2, d_in=2, key=key)
+
+
 def test_bad_input(key):
     with pytest.raises(ValueError, match="mode must be one of"):
-        LinearSSM(state_size=2, d_in=1, mode="fourier", key=key)
-    model = LinearSSM(state_size=2, d_in=3, key=key)
+        LinearSSM(state_size=2, d_model=1, mode="fourier", key=key)
+    model = LinearSSM(state_size=2, d_model=3, key=key)
     with pytest.raises(ValueError, match=r"u must have shape \[L, Hin\]"):
         model(jnp.ones((5, 2)))
     with pytest.raises(ValueError, match="jax.vmap"):
@@ -99,7 +108,7 @@ def test_bad_input(key):
     with pytest.raises(Exception, match=r"\|a\| < 1"):
         eqx.filter_jit(unstable)(jnp.ones((4, 1)))
     with pytest.raises(ValueError, match="r_max"):
-        LinearSSM(state_size=2, d_in=1, r_max=1.0, key=key)
+        LinearSSM(state_size=2, d_model=1, r_max=1.0, key=key)
 
 
 def test_registry(key):

@@ -48,8 +48,8 @@ def u64():
 
 
 DIAGONAL_CASES = {
-    "linear_real": lambda k: LinearSSM(state_size=4, d_in=H, d_out=2, key=k, dtype=jnp.float64),
-    "linear_complex_freq_nod": lambda k: LinearSSM(state_size=4, d_in=H, complex_state=True, mode="frequency",
+    "linear_real": lambda k: LinearSSM(state_size=4, d_model=H, d_out=2, key=k, dtype=jnp.float64),
+    "linear_complex_freq_nod": lambda k: LinearSSM(state_size=4, d_model=H, complex_state=True, mode="frequency",
                                                    use_d=False, key=k, dtype=jnp.float64),
     "lru_convolution": lambda k: LRU(state_size=4, d_model=H, r_min=0.5, mode="convolution", key=k,
                                      dtype=jnp.float64),
@@ -104,7 +104,7 @@ STU_LEN = 16
 
 
 def _stu(preset, **kw):
-    return STU(d_in=H, d_out=2, seq_len=STU_LEN, num_filters=4, preset=preset, init="normal", dtype=jnp.float64,
+    return STU(d_model=H, d_out=2, seq_len=STU_LEN, num_filters=4, preset=preset, init="normal", dtype=jnp.float64,
                key=jr.key(4), **kw)
 
 
@@ -113,7 +113,7 @@ STU_CASES = {
     "ar_learnable_official": lambda: _stu("official", ar_method="associative"),
     "ar_k_y3_no_taps": lambda: _stu("paper_ar_stu", k_u=0, k_y=3),
     "hankel_l_delay1": lambda: _stu("flash_hankel_l", filter_delay=1, k_u=2),
-    "approx_eq4": lambda: STUApprox(d_in=H, d_out=2, seq_len=STU_LEN, num_filters=4, preset="paper_eq4",
+    "approx_eq4": lambda: STUApprox(d_model=H, d_out=2, seq_len=STU_LEN, num_filters=4, preset="paper_eq4",
                                     init="normal", dtype=jnp.float64, key=jr.key(5)),
 }
 
@@ -143,7 +143,7 @@ def _scan_stepper(stepper, u):
 
 
 @pytest.mark.parametrize("route,kw", [("futurefill", {}), ("futurefill_epoched", {"block": 5}),
-                                      ("futurefill_epoched", {})])
+                                      pytest.param("futurefill_epoched", {}, marks=pytest.mark.slow)])
 def test_futurefill_routes_are_exact(route, kw, u_stu):
     layer = _stu("paper_ar_stu")
     y, _ = _scan_stepper(layer.stepper(route, **kw), u_stu)
@@ -185,7 +185,7 @@ def test_lds_route_output_error_decreases_with_state_size(u_stu):
 
 @pytest.mark.parametrize("make", [
     lambda: LRU(state_size=4, d_model=H, key=jr.key(7)),
-    pytest.param(lambda: STU(d_in=H, seq_len=STU_LEN, num_filters=4, preset="paper_ar_stu", init="normal",
+    pytest.param(lambda: STU(d_model=H, seq_len=STU_LEN, num_filters=4, preset="paper_ar_stu", init="normal",
                              key=jr.key(8)), marks=pytest.mark.slow)], ids=["lru", "stu"])
 def test_float32_streaming(make, u_stu):
     """float32 parameters and inputs: states stay float32/complex64; the routes agree to float32 rounding."""
@@ -232,3 +232,15 @@ def test_stu_prefill_with_chunks_shorter_than_the_taps(u_stu):
     """Chunks of 1 and 2 steps (shorter than k_u = 3 and k_y = 2 of eq. (4)) still join to the full call."""
     y_chunks, y = _three_chunks(_stu("paper_eq4"), u_stu)
     assert float(jnp.max(jnp.abs(y_chunks - y))) <= 1e-10 * float(jnp.max(jnp.abs(y)))
+
+
+@pytest.mark.slow
+def test_streaming_page_example_runs():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "streaming.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks, "docs/streaming.md has no python example"
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})

@@ -8,6 +8,7 @@ import pytest
 
 from ssmlab.core.hankel import spectral_filters
 from ssmlab.layers import make_layer
+from ssmlab.layers.frozen import FrozenArray
 from ssmlab.layers.stu import (
     ORDERS,
     PRESETS,
@@ -18,6 +19,7 @@ from ssmlab.layers.stu import (
     output_recurrence,
     stu_frozen_fields,
 )
+from ssmlab.train.optim import count_parameters
 
 apply = eqx.filter_jit(lambda layer, u: layer(u))  # one compile per layer structure, not one per primitive
 
@@ -91,7 +93,7 @@ CASES = [(p, "auto") for p in sorted(PRESETS)] + [(p, o) for p in ("paper_eq4", 
 
 @pytest.mark.parametrize("preset,order", CASES)
 def test_all_orders_and_presets_match_direct_reference(preset, order):
-    layer = randomize(STU(d_in=3, d_out=2, seq_len=48, num_filters=10, preset=preset, order=order,
+    layer = randomize(STU(d_model=3, d_out=2, seq_len=48, num_filters=10, preset=preset, order=order,
                           dtype=jnp.float64, key=jr.key(0)))
     u = jr.normal(jr.key(1), (48, 3), jnp.float64)
     assert_close(apply(layer, u), reference_for(layer, u))
@@ -100,7 +102,7 @@ def test_all_orders_and_presets_match_direct_reference(preset, order):
 @pytest.mark.parametrize("L,delay", [(1, 0), (2, 3), (3, 1), (7, 2), (40, 1), (40, 3)])
 def test_lengths_and_delays(L, delay):
     # Inputs shorter than seq_len reuse the seq_len filters (lags < L only), still exactly causal.
-    layer = randomize(STU(d_in=2, seq_len=40, num_filters=6, preset="paper_ar_stu", filter_delay=delay,
+    layer = randomize(STU(d_model=2, seq_len=40, num_filters=6, preset="paper_ar_stu", filter_delay=delay,
                           k_u=2, k_y=3, dtype=jnp.float64, key=jr.key(2)), seed=L)
     u = jr.normal(jr.key(L), (L, 2), jnp.float64)
     assert_close(apply(layer, u), reference_for(layer, u))
@@ -108,7 +110,7 @@ def test_lengths_and_delays(L, delay):
 
 @pytest.mark.parametrize("ar_method,k_y", [("scan", 1), ("scan", 5), ("associative", 2)])
 def test_learnable_recurrence_methods(ar_method, k_y):
-    layer = randomize(STU(d_in=3, seq_len=70, num_filters=5, preset="paper_ar_stu", k_y=k_y, ar_method=ar_method,
+    layer = randomize(STU(d_model=3, seq_len=70, num_filters=5, preset="paper_ar_stu", k_y=k_y, ar_method=ar_method,
                           dtype=jnp.float64, key=jr.key(3)), y_scale=0.9)
     u = jr.normal(jr.key(4), (70, 3), jnp.float64)
     assert_close(eqx.filter_jit(lambda m, x: m(x))(layer, u), reference_for(layer, u))
@@ -131,10 +133,10 @@ def test_recurrence_helpers_against_loop():
 
 
 def test_hankel_l_single_branch():
-    layer = randomize(STU(d_in=2, seq_len=64, num_filters=12, preset="flash_hankel_l", k_u=3, dtype=jnp.float64,
+    layer = randomize(STU(d_model=2, seq_len=64, num_filters=12, preset="flash_hankel_l", k_u=3, dtype=jnp.float64,
                           key=jr.key(6)))
     assert layer.m_phi_minus is None
-    assert STU(d_in=2, seq_len=16, num_filters=3, kind="hankel_l", key=jr.key(0)).m_phi_minus is None
+    assert STU(d_model=2, seq_len=16, num_filters=3, kind="hankel_l", key=jr.key(0)).m_phi_minus is None
     u = jr.normal(jr.key(7), (64, 2), jnp.float64)
     assert_close(apply(layer, u), reference_for(layer, u))
 
@@ -142,7 +144,7 @@ def test_hankel_l_single_branch():
 def test_longer_sequence_uses_lanczos_filters():
     # seq_len 300 > 256: filters come from Lanczos; the reference uses dense eigh (weighted filters agree to 1e-6
     # overall, and the 8 kept here are well conditioned, so the outputs agree to ~1e-10).
-    layer = randomize(STU(d_in=2, seq_len=300, num_filters=8, preset="paper_eq4", dtype=jnp.float64,
+    layer = randomize(STU(d_model=2, seq_len=300, num_filters=8, preset="paper_eq4", dtype=jnp.float64,
                           key=jr.key(8)))
     u = jr.normal(jr.key(9), (300, 2), jnp.float64)
     assert_close(apply(layer, u), reference_for(layer, u), tol=1e-9)
@@ -150,7 +152,7 @@ def test_longer_sequence_uses_lanczos_filters():
 
 @pytest.mark.parametrize("preset", ["flash", "paper_ar_stu"])
 def test_tensordot_approx_equals_rank_one_exact_stu(preset):
-    approx = randomize(STUApprox(d_in=3, seq_len=40, num_filters=6, preset=preset, dtype=jnp.float64,
+    approx = randomize(STUApprox(d_model=3, seq_len=40, num_filters=6, preset=preset, dtype=jnp.float64,
                                  key=jr.key(10)))
     u = jr.normal(jr.key(11), (40, 3), jnp.float64)
     m = approx.equivalent_m_phi()
@@ -163,7 +165,7 @@ def test_tensordot_approx_equals_rank_one_exact_stu(preset):
 
 def test_tensordot_approx_keeps_odd_lags():
     # flash-stu-2 shares plus/minus weights, so the plus+minus kernel vanishes at odd lags; ours must not.
-    approx = randomize(STUApprox(d_in=1, seq_len=16, num_filters=4, dtype=jnp.float64, key=jr.key(12)))
+    approx = randomize(STUApprox(d_model=1, seq_len=16, num_filters=4, dtype=jnp.float64, key=jr.key(12)))
     impulse = jnp.zeros((16, 1), jnp.float64).at[0, 0].set(1.0)
     y = np.asarray(apply(approx, impulse))[:, 0]
     assert np.all(np.abs(y[1:8:2]) > 1e-8)
@@ -171,19 +173,19 @@ def test_tensordot_approx_keeps_odd_lags():
 
 def test_tensordot_approx_is_a_smaller_class():
     # A generic exact STU is not representable: its weight tensor has rank > 1 per output channel.
-    exact = randomize(STU(d_in=3, d_out=2, seq_len=32, num_filters=4, preset="flash", dtype=jnp.float64,
+    exact = randomize(STU(d_model=3, d_out=2, seq_len=32, num_filters=4, preset="flash", dtype=jnp.float64,
                           key=jr.key(13)))
     m = np.asarray(exact.m_phi_plus)[:, :, 0]  # [K, H_in] for output 0
     assert np.linalg.svd(m, compute_uv=False)[1] > 1e-3
     n_exact = sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(exact, eqx.is_array)))
-    approx = STUApprox(d_in=3, d_out=2, seq_len=32, num_filters=4, dtype=jnp.float64, key=jr.key(0))
+    approx = STUApprox(d_model=3, d_out=2, seq_len=32, num_filters=4, dtype=jnp.float64, key=jr.key(0))
     n_approx = sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(approx, eqx.is_array)))
     assert n_approx < n_exact
 
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_causal_and_linear(order):
-    layer = randomize(STU(d_in=2, seq_len=50, num_filters=8, preset="paper_ar_stu", order=order, dtype=jnp.float64,
+    layer = randomize(STU(d_model=2, seq_len=50, num_filters=8, preset="paper_ar_stu", order=order, dtype=jnp.float64,
                           key=jr.key(14)))
     u = jr.normal(jr.key(15), (50, 2), jnp.float64)
     v = jr.normal(jr.key(16), (50, 2), jnp.float64)
@@ -197,7 +199,7 @@ def test_causal_and_linear(order):
 
 
 def test_jit_vmap_grad():
-    layer = randomize(STU(d_in=2, seq_len=32, num_filters=6, preset="paper_ar_stu", dtype=jnp.float64,
+    layer = randomize(STU(d_model=2, seq_len=32, num_filters=6, preset="paper_ar_stu", dtype=jnp.float64,
                           key=jr.key(17)))
     us = jr.normal(jr.key(18), (3, 32, 2), jnp.float64)
     batched = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(layer, us)
@@ -208,8 +210,8 @@ def test_jit_vmap_grad():
         return jnp.sum(jax.vmap(m)(us) ** 2)
 
     grads = eqx.filter_jit(eqx.filter_grad(loss))(layer)
-    for name in stu_frozen_fields():
-        assert float(jnp.abs(getattr(grads, name)).max()) == 0.0
+    for name in stu_frozen_fields():  # static, so not a gradient leaf: the gradient module carries the constant
+        assert getattr(grads, name) is getattr(layer, name)
     assert float(jnp.abs(grads.m_phi_plus).max()) > 0 and float(jnp.abs(grads.m_y).max()) > 0
     x0 = us[0, :12]
     # The layer is linear in u (first order suffices there) and polynomial in M^y (second order checked).
@@ -220,20 +222,80 @@ def test_jit_vmap_grad():
 
 def test_frozen_fields_exist_on_both_classes():
     for cls in (STU, STUApprox):
-        layer = cls(d_in=2, seq_len=16, num_filters=3, key=jr.key(0))
+        layer = cls(d_model=2, seq_len=16, num_filters=3, key=jr.key(0))
+        leaves = jax.tree_util.tree_leaves(layer)
         for name in stu_frozen_fields():
-            assert isinstance(getattr(layer, name), jax.Array)
+            buf = getattr(layer, name)
+            assert isinstance(buf, FrozenArray) and not any(leaf is buf for leaf in leaves)
+            assert not eqx.is_inexact_array(buf) and np.asarray(buf).shape == buf.shape
+        assert sum(leaf.size for leaf in leaves) == sum(count_parameters(layer)[r] for r in ("recurrent", "default"))
+        assert count_parameters(layer)["frozen"] == layer.sigma.size + layer.filters_fft.size
+
+
+@pytest.fixture(scope="module")
+def user_model_run():
+    """An STU inside a user's own eqx model trained the standard way: partition on is_inexact_array + adamw."""
+    import optax
+
+    class UserModel(eqx.Module):
+        stu: STU
+        head: jax.Array
+
+        def __call__(self, x):
+            return self.stu(x) @ self.head
+
+    model = UserModel(STU(d_model=2, seq_len=16, num_filters=4, init="normal", dtype=jnp.float64, key=jr.key(1)),
+                      jnp.ones((2, 1), jnp.float64))
+    xs = jr.normal(jr.key(2), (4, 16, 2), jnp.float64)
+    ys = jnp.cumsum(xs[..., :1], axis=1) * 0.3
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    opt = optax.adamw(1e-2, weight_decay=0.5)  # a large decay would move any float leaf visibly
+
+    def loss_fn(p):
+        m = eqx.combine(p, static)
+        return jnp.mean((jax.vmap(m)(xs) - ys) ** 2)
+
+    @jax.jit
+    def step(p, s):
+        loss, g = jax.value_and_grad(loss_fn)(p)
+        upd, s = opt.update(g, s, p)
+        return optax.apply_updates(p, upd), s, loss
+
+    state, losses = opt.init(params), []
+    for _ in range(20):
+        params, state, loss = step(params, state)
+        losses.append(float(loss))
+    return model, eqx.combine(params, static), losses
+
+
+def test_standard_equinox_recipe_leaves_filters_bit_identical(user_model_run):
+    before, after, losses = user_model_run
+    for name in stu_frozen_fields():
+        b, a = np.asarray(getattr(before.stu, name)), np.asarray(getattr(after.stu, name))
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    assert losses[-1] < 0.5 * losses[0]
+    assert not np.array_equal(np.asarray(after.stu.m_phi_plus), np.asarray(before.stu.m_phi_plus))
+
+
+def test_frozen_buffers_survive_serialisation(user_model_run, tmp_path):
+    _, trained, _ = user_model_run
+    eqx.tree_serialise_leaves(tmp_path / "m.eqx", trained)
+    fresh = eqx.tree_at(lambda m: m.stu.m_phi_plus, trained, jnp.zeros_like(trained.stu.m_phi_plus))
+    loaded = eqx.tree_deserialise_leaves(tmp_path / "m.eqx", fresh)
+    x = jnp.ones((16, 2), jnp.float64)
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(trained(x)))
+    assert loaded.stu.filters_fft == trained.stu.filters_fft  # equal by content: one jit cache entry
 
 
 def test_auto_order_choice():
-    layer = STU(d_in=2, seq_len=16, num_filters=3, key=jr.key(0))
+    layer = STU(d_model=2, seq_len=16, num_filters=3, key=jr.key(0))
     assert layer.order == "transfer" and layer.with_methods(order="features").order == "features"
     assert choose_order(fft_n=8192, d_in=768, d_out=768) == "frequency"
 
 
 @pytest.mark.parametrize("order", ["transfer", "frequency"])
 def test_float32_against_float64_reference(order):
-    layer = randomize(STU(d_in=4, seq_len=256, num_filters=16, preset="paper_ar_stu", order=order,
+    layer = randomize(STU(d_model=4, seq_len=256, num_filters=16, preset="paper_ar_stu", order=order,
                           key=jr.key(19)))
     assert layer.m_phi_plus.dtype == jnp.float32 and layer.filters_fft.dtype == jnp.float32
     u = jr.normal(jr.key(20), (256, 4), jnp.float32)
@@ -266,17 +328,32 @@ def test_registry_factories_and_inits():
         (dict(num_filters=40), "num_filters"),
         (dict(colour="red"), "unknown STU options"),
         (dict(m_y_mode="learnable", k_y=0), "k_y"),
-        (dict(d_in=0), "d_in"),
+        (dict(d_model=0), "d_model"),
     ],
 )
 def test_bad_options_raise(kwargs, match):
-    base = dict(d_in=2, seq_len=32, num_filters=4, key=jr.key(0))
+    base = dict(d_model=2, seq_len=32, num_filters=4, key=jr.key(0))
     with pytest.raises(ValueError, match=match):
         STU(**{**base, **kwargs})
 
 
+@pytest.mark.parametrize("cls", [STU, STUApprox])
+def test_d_in_is_a_deprecated_alias_of_d_model(cls):
+    new = cls(d_model=2, d_out=3, seq_len=8, num_filters=2, key=jr.key(0))
+    with pytest.warns(DeprecationWarning, match="d_model") as record:
+        old = cls(d_in=2, d_out=3, seq_len=8, num_filters=2, key=jr.key(0))
+    assert record[0].filename == __file__  # points at the caller, not at ssmlab or equinox
+    assert jax.tree_util.tree_structure(old) == jax.tree_util.tree_structure(new)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(old), jax.tree_util.tree_leaves(new),
+                                                     strict=True))
+    with pytest.raises(TypeError, match="d_model only"):
+        cls(d_model=2, d_in=2, seq_len=8, num_filters=2, key=jr.key(0))
+    with pytest.raises(TypeError, match="needs d_model"):
+        cls(seq_len=8, num_filters=2, key=jr.key(0))
+
+
 def test_bad_input_shape_raises():
-    layer = STU(d_in=2, seq_len=16, num_filters=3, key=jr.key(0))
+    layer = STU(d_model=2, seq_len=16, num_filters=3, key=jr.key(0))
     with pytest.raises(ValueError, match="seq_len"):
         layer(jnp.zeros((17, 2)))
     with pytest.raises(ValueError, match="vmap"):

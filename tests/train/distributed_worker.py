@@ -29,14 +29,14 @@ def _counting_open(path):
 
 
 def task() -> Task:
-    """32 padded sequences of length 8 (3 input channels), 3 classes; 12 test examples."""
+    """32 padded sequences of length 8 (3 input channels), 3 classes; 12 test and 4 validation examples."""
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(44, 8, 3)).astype(np.float32)
-    lengths = rng.integers(3, 9, 44)
+    x = rng.normal(size=(48, 8, 3)).astype(np.float32)
+    lengths = rng.integers(3, 9, 48)
     y = (x[:, :3, 0].sum(axis=1) > 0).astype(np.int32) + (x[:, 0, 1] > 1).astype(np.int32)
-    return Task(name="toy", train=ArrayDataset(x[:32], y[:32], lengths=lengths[:32]),
-                test=ArrayDataset(x[32:], y[32:], lengths=lengths[32:]), input_kind="real", num_classes=3,
-                seq_len=8, input_dim=3)
+    part = lambda a, b: ArrayDataset(x[a:b], y[a:b], lengths=lengths[a:b])  # noqa: E731
+    return Task(name="toy", train=part(0, 32), test=part(32, 44), validation=part(44, 48), input_kind="real",
+                num_classes=3, seq_len=8, input_dim=3)
 
 
 def main(run_dir: str, params_file: str, max_steps: str = "0", resume: str = "") -> None:

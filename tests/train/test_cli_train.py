@@ -26,7 +26,12 @@ def test_cli_train_stop_resume_and_errors(tmp_path):
     res = runner.invoke(app, common + ["--resume"])
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["finished"] and summary["steps"] == 1437 // 256
+    assert summary["finished"] and summary["steps"] == 1293 // 256  # digits: 1,293 train after validation
+    assert "test accuracy" in res.output and "best-validation model" in res.output
+    before = {name: (out / name).read_bytes() for name in ("summary.json", "checkpoint.npz", "best.npz")}
+    res = runner.invoke(app, common + ["--resume"])  # a finished run: nothing to do, wall_s kept
+    assert res.exit_code == 0, res.output
+    assert {name: (out / name).read_bytes() for name in before} == before
     res = runner.invoke(app, common + ["--resume", "--set", "lr=0.5"])
     assert res.exit_code == 2 and "config hash" in res.output
     res = runner.invoke(app, ["train", "--set", "nope=1"])

@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent("""
     res = train(cfg, Path(sys.argv[1]), task=task)
     losses = [r["loss"] for r in map(json.loads, Path(sys.argv[1], "metrics.jsonl").read_text().splitlines())
               if r.get("event") == "step"]
-    print(json.dumps({"devices": jax.device_count(), "losses": losses, "acc": res.history[-1]["test_accuracy"]}))
+    print(json.dumps({"devices": jax.device_count(), "losses": losses, "acc": res.summary["test_accuracy"]}))
 """)
 
 

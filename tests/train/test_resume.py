@@ -32,7 +32,7 @@ class _Killed(BaseException):
     """Stands in for SIGKILL in-process: nothing after the kill point runs (no file is written)."""
 
 
-def _toy(n=48, nt=16, L=8, seed=1) -> Task:
+def _toy(n=53, nt=16, L=8, seed=1) -> Task:  # 48 train after the 5-example validation hold-out
     rng = np.random.default_rng(seed)
     x, xt = rng.normal(size=(n, L, 1)).astype(np.float32), rng.normal(size=(nt, L, 1)).astype(np.float32)
     label = lambda a: (a[:, :, 0].sum(axis=1) > 0).astype(np.int32)  # noqa: E731

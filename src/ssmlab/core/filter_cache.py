@@ -8,6 +8,11 @@ SHA-256 digest of the array bytes. Writes are atomic (temporary file in the same
 `os.replace`), so a concurrent reader sees either no file or a complete one. On load every key
 field, shape, dtype, finiteness and the digest are verified; a file that fails any check is
 reported with a `FilterCacheWarning`, recomputed and overwritten, never used.
+
+Temporary files of killed writers (`filters_v*.npz.XXXXXXXX.tmp`) are deleted the first time a
+process uses a cache folder, once they are older than `STALE_TEMP_AGE_S` (1 hour; a live writer
+renames its temporary file within seconds, and its mtime advances while it writes). Other `*.tmp`
+files and younger temporary files (another process may be writing them) are kept.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from .._atomic import atomic_savez
+from .._atomic import atomic_savez, remove_abandoned_temps
 from .hankel import spectral_filters
 
 CACHE_ENV = "SSMLAB_CACHE_DIR"
 FORMAT_VERSION = 1  # bump when the filter computation or the file layout changes
+STALE_TEMP_AGE_S = 3600.0  # a temporary cache file not modified for this long has lost its writer
+_CLEANED: set[str] = set()  # cache folders this process has cleaned of abandoned temporary files
 
 
 class FilterCacheWarning(UserWarning):
@@ -42,6 +49,23 @@ def cache_path(*, seq_len: int, num_filters: int, kind: str, dtype) -> Path:
     """File that holds the filters for this key."""
     name = f"filters_v{FORMAT_VERSION}_{kind}_L{int(seq_len)}_K{int(num_filters)}_{np.dtype(dtype).name}.npz"
     return cache_dir() / name
+
+
+def remove_stale_cache_temps(folder: Path | None = None) -> list[Path]:
+    """Delete abandoned temporary files of filter-cache entries in `folder` (default `cache_dir()`)."""
+    return remove_abandoned_temps(cache_dir() if folder is None else folder, r"filters_v\d+_.+\.npz",
+                                  older_than_s=STALE_TEMP_AGE_S)
+
+
+def _clean_once(folder: Path) -> None:
+    key = str(folder.resolve())
+    if key in _CLEANED:
+        return
+    _CLEANED.add(key)
+    try:
+        remove_stale_cache_temps(folder)
+    except OSError:  # an unreadable or read-only cache folder must not stop model construction
+        pass
 
 
 def _digest(sigma: np.ndarray, phi: np.ndarray, meta: str) -> str:
@@ -96,6 +120,7 @@ def cached_spectral_filters(
         return compute()
     meta = _meta(seq_len, num_filters, kind, dtype)
     path = cache_path(seq_len=seq_len, num_filters=num_filters, kind=kind, dtype=dtype)
+    _clean_once(path.parent)
     if path.exists():
         try:
             return _load(path, meta, int(seq_len), int(num_filters), dtype)

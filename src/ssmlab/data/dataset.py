@@ -5,8 +5,10 @@
   records each example's valid length; its batches then carry a bool `"mask"` [batch, L], True at the
   valid positions 0..length-1 (padding always sits at the end of the time axis).
 * `Task`: a named train/test pair plus what a model needs to know (input kind, vocabulary,
-  number of classes, sequence length, pooling, output width) and the name of its training objective
-  (`ssmlab.train.objectives`: "classification", "next_token", "per_step_regression").
+  number of classes, sequence length, pooling, output width), the name of its training objective
+  (`ssmlab.train.objectives`: "classification", "next_token", "per_step_regression") and a validation
+  split. `with_validation(task)` holds out a seeded 10 % of train when the data has none (the training
+  loop does this), so model selection never sees the test set.
 * A task registry: `register_task(name)(factory)`, `make_task(name, **options)`, `task_names()`.
 """
 
@@ -88,6 +90,43 @@ class ArrayDataset:
         return n // global_size if drop_last else -(-n // global_size)
 
 
+def subset(data: ArrayDataset, index: np.ndarray) -> ArrayDataset:
+    """The examples `index` of `data` (inputs, targets and lengths)."""
+    return ArrayDataset(data.x[index], data.y[index], None if data.lengths is None else data.lengths[index])
+
+
+VALIDATION_FRACTION = 0.1  # hold-out of train for tasks whose data has no validation split
+VALIDATION_SEED = 0  # fixed: the split is part of the data, not of a training seed
+
+
+def holdout_indices(n: int, fraction: float = VALIDATION_FRACTION,
+                    seed: int = VALIDATION_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, held out) sorted indices of range(n): a seeded round(fraction·n) (at least 1) held out."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"the validation fraction must be in (0, 1); got {fraction}.")
+    n_val = max(1, int(round(fraction * n)))
+    if n - n_val < 1:
+        raise ValueError(f"cannot hold out a validation split from {n} training example(s); give the task a "
+                         "validation set or more training data.")
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def holdout_split(data: ArrayDataset, fraction: float = VALIDATION_FRACTION,
+                  seed: int = VALIDATION_SEED) -> tuple[ArrayDataset, ArrayDataset]:
+    """(rest, held out) of `data` by `holdout_indices`."""
+    rest, held = holdout_indices(len(data), fraction, seed)
+    return subset(data, rest), subset(data, held)
+
+
+def with_validation(task: Task, fraction: float = VALIDATION_FRACTION, seed: int = VALIDATION_SEED) -> Task:
+    """`task` itself if it has a validation split, else a copy whose validation is a hold-out of train."""
+    if task.validation is not None:
+        return task
+    train, validation = holdout_split(task.train, fraction, seed)
+    return dataclasses.replace(task, train=train, validation=validation)
+
+
 def _check_lengths(lengths: np.ndarray, x_shape: tuple[int, ...]) -> None:
     """Raise a ValueError naming `lengths` unless it is integer, shaped x_shape[:k], with 1 <= values <= L."""
     if not np.issubdtype(lengths.dtype, np.integer):
@@ -139,6 +178,13 @@ def register_task(name: str) -> Callable[[TaskFactory], TaskFactory]:
 def task_names() -> list[str]:
     """Names of registered tasks."""
     return sorted(_TASKS)
+
+
+def task_factory(name: str) -> TaskFactory:
+    """The factory registered as task `name` (its keyword parameters are the task's options)."""
+    if name not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {task_names()}.")
+    return _TASKS[name]
 
 
 def make_task(name: str, **options) -> Task:

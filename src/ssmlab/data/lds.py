@@ -316,7 +316,7 @@ def simulate(
     x0=None,
     method: str = "auto",
 ) -> Array:
-    """Exact outputs y [L, d_out] of the LDS on u [L, d_in] [Spectral SSM, eq. (1); post-update readout of App. A].
+    """Exact outputs y `[L, d_out]` of the LDS on u `[L, d_in]` [Spectral SSM, eq. (1); post-update readout of App. A].
 
     Args:
         lds: the system.

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .dataset import ArrayDataset, Task, register_task
+from .dataset import ArrayDataset, Task, holdout_indices, register_task
 from .lra.files import split_indices
 
 EXTRA_HINT = "pip install 'ssmlab[data]'"
@@ -44,7 +44,7 @@ def require_package(module: str, task: str):
 
 
 def znormalise(series: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """Per-series, per-channel z-normalisation (x - mean_t) / std_t of float [L, C] [UCR convention]."""
+    """Per-series, per-channel z-normalisation (x - mean_t) / std_t of float `[L, C]` [UCR convention]."""
     mu = series.mean(axis=0, keepdims=True)
     sd = series.std(axis=0, keepdims=True)
     return (series - mu) / np.maximum(sd, eps)
@@ -104,8 +104,12 @@ def classification_task(name: str, x_train, y_train, x_test, y_test) -> Task:
 
 
 @register_task("digits")
-def digits_task(*, test_fraction: float = 0.2, seed: int = 0) -> Task:
-    """scikit-learn's 8x8 digits as length-64 sequences (10 classes), standardised with train mean and std."""
+def digits_task(*, test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0) -> Task:
+    """scikit-learn's 8x8 digits as length-64 sequences (10 classes), standardised with train mean and std.
+
+    The test split (`test_fraction` of all) is the one of earlier ssmlab versions; the validation
+    split is a seeded `val_fraction` of the rest, and the normalisation uses the remaining train only.
+    """
     from sklearn.datasets import load_digits
 
     if not 0 < test_fraction < 1:
@@ -114,10 +118,13 @@ def digits_task(*, test_fraction: float = 0.2, seed: int = 0) -> Task:
     x = data.images.reshape(len(data.images), 64, 1).astype(np.float64)
     y = data.target.astype(np.int32)
     train, test = split_indices(len(y), (1 - test_fraction, test_fraction), seed)
+    rest, held = holdout_indices(len(train), val_fraction, seed)
+    train, val = train[rest], train[held]
     mu, sd = x[train].mean(), x[train].std()
     x = ((x - mu) / sd).astype(np.float32)
     return Task(name="digits", train=ArrayDataset(x[train], y[train]), test=ArrayDataset(x[test], y[test]),
-                input_kind="real", num_classes=10, seq_len=64, input_dim=1, pooling="mean")
+                validation=ArrayDataset(x[val], y[val]), input_kind="real", num_classes=10, seq_len=64,
+                input_dim=1, pooling="mean")
 
 
 def _aeon_loader(task: str, function: str) -> Callable[[], Task]:

@@ -97,7 +97,7 @@ def train_config(task: Task, model: str, cfg: LRAGeneratedConfig) -> TrainConfig
 
 
 def train_classifier(task: Task, model: str, cfg: LRAGeneratedConfig, out_dir: Path) -> dict:
-    """Train one model with the shared loop; return loss curve, test-accuracy curve, steps and time."""
+    """Train one model with the shared loop; loss and validation-accuracy curves, test accuracy (best.npz), time."""
     tcfg = train_config(task, model, cfg)
     if len(task.train) < tcfg.batch_size:
         raise ValueError(f"batch_size={tcfg.batch_size} exceeds the {len(task.train)} training examples.")
@@ -105,8 +105,9 @@ def train_classifier(task: Task, model: str, cfg: LRAGeneratedConfig, out_dir: P
     t0 = time.perf_counter()
     result = train(tcfg, out_dir, task=task)
     losses = [r["loss"] for r in MetricsLog(out_dir / "metrics.jsonl").read() if r.get("event") == "step"]
-    accs = [(r["step"], r["test_accuracy"]) for r in result.history if "test_accuracy" in r]
-    return {"losses": losses, "test_acc": accs, "final_acc": accs[-1][1], "seconds": time.perf_counter() - t0,
+    accs = [(r["step"], r["val_accuracy"]) for r in result.history if "val_accuracy" in r]
+    return {"losses": losses, "val_acc": accs, "final_acc": result.summary["test_accuracy"],
+            "seconds": time.perf_counter() - t0,
             "steps": int(result.summary["steps"]), "config": dataclasses.asdict(tcfg)}
 
 
@@ -120,7 +121,7 @@ def run(cfg: LRAGeneratedConfig, out_dir: Path) -> Result:
     """Train each model on each generated task; plot learning curves; judge accuracy against chance."""
     metrics: dict = {}
     claims = []
-    fig, ax = new_figure(2, len(cfg.tasks))  # a row per task: loss, test accuracy
+    fig, ax = new_figure(2, len(cfg.tasks))  # a row per task: loss, validation accuracy
     for r, name in enumerate(cfg.tasks):
         t0 = time.perf_counter()
         task = make_generated_task(name, cfg)
@@ -138,11 +139,11 @@ def run(cfg: LRAGeneratedConfig, out_dir: Path) -> Result:
                                 f"test acc {res['final_acc']:.3f} vs baseline {base:.3f} (z = {z:.1f}, "
                                 f"n = {len(task.test)})", verdict))
             ax[r, 0].plot(np.convolve(res["losses"], np.ones(10) / 10, mode="valid"), label=model)
-            steps, accs = zip(*res["test_acc"], strict=True)
+            steps, accs = zip(*res["val_acc"], strict=True)
             ax[r, 1].plot(steps, accs, "o-", label=model)
         ax[r, 0].set(title=f"{name}: train loss (10-step mean)", xlabel="step")
         ax[r, 1].axhline(base, color="gray", ls="--", label="chance / majority")
-        ax[r, 1].set(title=f"{name}: test accuracy", xlabel="step", ylim=(0, 1))
+        ax[r, 1].set(title=f"{name}: validation accuracy", xlabel="step", ylim=(0, 1))
         ax[r, 0].legend()
         ax[r, 1].legend()
     fig_path = save(fig, out_dir / "lra_generated_learning_curves.png")

@@ -64,7 +64,7 @@ def _view_errors(model: LinearSSM, u) -> dict[str, jax.Array]:
 
 def _trial(key, cfg: SSMViewsConfig, length: int, complex_state: bool) -> dict[str, float]:
     k_model, k_u = jr.split(key)
-    model = LinearSSM(state_size=cfg.state_size, d_in=cfg.d_in, d_out=cfg.d_out, complex_state=complex_state,
+    model = LinearSSM(state_size=cfg.state_size, d_model=cfg.d_in, d_out=cfg.d_out, complex_state=complex_state,
                       dtype=jnp.float64, key=k_model)
     u = jr.normal(k_u, (length, cfg.d_in), jnp.float64)
     return {name: float(err) for name, err in _view_errors(model, u).items()}
@@ -82,7 +82,7 @@ def run(cfg: SSMViewsConfig, out_dir: Path) -> Result:
                     for name, err in _trial(keys[i % len(keys)], cfg, length, complex_state).items():
                         worst[name] = max(worst.get(name, 0.0), err)
                     i += 1
-        model = LinearSSM(state_size=4, d_in=1, d_out=1, complex_state=True, use_d=False, r_min=0.8, r_max=0.95,
+        model = LinearSSM(state_size=4, d_model=1, d_out=1, complex_state=True, use_d=False, r_min=0.8, r_max=0.95,
                           dtype=jnp.float64, key=jr.key(cfg.seed + 1))
         L = 128
         kern = np.asarray(model.kernel(L))[:, 0, 0]

@@ -143,7 +143,7 @@ def _kind_curves(kind: str, lds: LDS, cfg: STUTheoryConfig, data, with_f32: bool
     sigma, phi = cached_spectral_filters(seq_len=cfg.seq_len, num_filters=k_max, kind=kind, use_cache=cfg.use_cache)
     branches = "both" if kind == "hankel" else "plus"
     x_tr = _design(u_tr, stu_kernels(sigma, phi, filter_delay=DELAY, branches=branches))
-    kw = dict(d_in=lds.d_in, d_out=lds.d_out, seq_len=cfg.seq_len, num_filters=k_max, preset="paper_eq4",
+    kw = dict(d_model=lds.d_in, d_out=lds.d_out, seq_len=cfg.seq_len, num_filters=k_max, preset="paper_eq4",
               kind=kind, branches=branches, use_cache=cfg.use_cache, key=jr.key(0))
     layer64 = STU(dtype=jnp.float64, **kw)
     layer32 = STU(dtype=jnp.float32, **kw) if with_f32 else None

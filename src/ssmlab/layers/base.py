@@ -2,7 +2,8 @@
 
 A layer maps one sequence [L, H] to [L, H] (or [L, H_out]); batches go through `jax.vmap`.
 Constructors registered here share one keyword signature so a stacked model can build any
-of them by name: ``factory(*, d_model: int, seq_len: int, key, **options)``.
+of them by name: ``factory(*, d_model: int, seq_len: int, key, **options)``. Every layer class
+names its input width `d_model` as well (`d_in` is a deprecated alias, see `width_argument`).
 
 Recurrent use (causal layers): ``state = layer.init_state()`` is a pytree whose dtype follows the
 layer's parameters; ``state, y_t = layer.step(state, u_t)`` consumes one input u_t [H] (pure,
@@ -14,6 +15,8 @@ Bidirectional layers read the future and refuse all three with a ValueError (`re
 from __future__ import annotations
 
 import abc
+import sys
+import warnings
 from collections.abc import Callable
 
 import equinox as eqx
@@ -67,6 +70,30 @@ def scan_steps(step, state: PyTree, u: Float[Array, "L Hin"]) -> tuple[Float[Arr
 
     state, y = lax.scan(body, state, u)
     return y, state
+
+
+_INTERNAL_MODULES = ("ssmlab.layers.", "equinox", "jaxtyping", "beartype")  # runtime checkers wrap calls
+
+
+def _user_stacklevel(frame) -> int:
+    """stacklevel for `warnings.warn` called in `frame`: the first frame outside layers/, equinox and checkers."""
+    level = 1
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith(_INTERNAL_MODULES):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def width_argument(owner: str, d_model: int | None, d_in: int | None) -> int:
+    """The input width from `d_model`, or from its deprecated alias `d_in` (with a DeprecationWarning)."""
+    if d_in is not None:
+        if d_model is not None:
+            raise TypeError(f"{owner}: pass d_model only (d_in is its deprecated alias); got both.")
+        warnings.warn(f"{owner}(d_in=...) is deprecated: pass d_model=... (the same input width), as for every "
+                      "other ssmlab layer.", DeprecationWarning, stacklevel=_user_stacklevel(sys._getframe(0)))
+        return d_in
+    if d_model is None:
+        raise TypeError(f"{owner} needs d_model=..., the input width H_in.")
+    return d_model
 
 
 LayerFactory = Callable[..., AbstractSequenceLayer]

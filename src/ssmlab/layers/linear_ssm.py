@@ -31,7 +31,7 @@ from ..core.checks import as_inexact, check_float_dtype, check_positive_int, flo
 from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import causal_output_frequency, ssm_kernel
 from ..core.scan import linear_recurrence
-from .base import AbstractSequenceLayer, check_step_input, register_layer
+from .base import AbstractSequenceLayer, check_step_input, register_layer, width_argument
 
 Mode = Literal["recurrent", "convolution", "frequency"]
 MODES = ("recurrent", "convolution", "frequency")
@@ -54,7 +54,7 @@ class LinearSSM(AbstractSequenceLayer):
         self,
         *,
         state_size: int,
-        d_in: int,
+        d_model: int | None = None,
         d_out: int | None = None,
         complex_state: bool = False,
         use_d: bool = True,
@@ -64,10 +64,15 @@ class LinearSSM(AbstractSequenceLayer):
         r_max: float = 0.99,
         dtype=jnp.float32,
         key: PRNGKeyArray,
+        d_in: int | None = None,
     ):
-        """Random stable init: |a| uniform in [r_min, r_max], random phase (complex) or sign (real)."""
+        """Random stable init: |a| uniform in [r_min, r_max], random phase (complex) or sign (real).
+
+        `d_model` is the input width H_in (`d_out` defaults to it); `d_in` is its deprecated alias.
+        """
+        d_in = width_argument("LinearSSM", d_model, d_in)
         _check_mode(mode)
-        for name, v in (("state_size", state_size), ("d_in", d_in), ("d_out", d_in if d_out is None else d_out)):
+        for name, v in (("state_size", state_size), ("d_model", d_in), ("d_out", d_in if d_out is None else d_out)):
             check_positive_int(name, v)
         check_float_dtype("dtype", dtype)
         if not 0.0 <= r_min <= r_max < 1.0:
@@ -186,5 +191,5 @@ def _check_mode(mode: str) -> None:
 
 @register_layer("linear_ssm")
 def _make_linear_ssm(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> LinearSSM:
-    return LinearSSM(state_size=state_size, d_in=d_model, complex_state=options.pop("complex_state", True),
+    return LinearSSM(state_size=state_size, d_model=d_model, complex_state=options.pop("complex_state", True),
                      key=key, **options)

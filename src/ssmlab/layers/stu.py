@@ -52,6 +52,7 @@ import copy
 import dataclasses
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -65,7 +66,8 @@ from ..core.checks import as_inexact, check_float_dtype
 from ..core.fftconv import fft_size
 from ..core.filter_cache import cached_spectral_filters
 from ..core.futurefill import CachedConvState
-from .base import AbstractSequenceLayer, register_layer
+from .base import AbstractSequenceLayer, register_layer, width_argument
+from .frozen import FrozenArray
 from .stu_generation import STUStepper, STUStepState, make_stepper
 
 ORDERS = ("frequency", "contract_first", "features", "transfer")
@@ -194,10 +196,15 @@ def _init_m_y(opts: STUOptions, h_out: int, dtype) -> Array | None:
     return m_y
 
 
-def _frozen_spectrum(kernels: np.ndarray, n: int, dtype) -> Array:
+def _frozen_spectrum(kernels: np.ndarray, n: int, dtype) -> FrozenArray:
     """rfft(κ, n) in float64 on the host, stored as real [2, n//2+1, J] (real, imaginary) in `dtype`."""
     spec = np.fft.rfft(kernels, n=n, axis=0)
-    return jnp.asarray(np.stack([spec.real, spec.imag]), dtype=dtype)
+    return FrozenArray(np.stack([spec.real, spec.imag]).astype(_host_dtype(dtype)))
+
+
+def _host_dtype(dtype) -> np.dtype:
+    """NumPy dtype a frozen buffer of a `dtype` layer is stored in (float64 only when x64 is on)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
 def _check_input(u, h_in: int, seq_len: int):
@@ -216,7 +223,7 @@ def _work_dtype(u, param) -> jnp.dtype:
 
 
 def stu_frozen_fields() -> tuple[str, ...]:
-    """Names of the frozen (non-trainable) array fields of `STU` and `STUApprox`: the optimiser skips them."""
+    """Names of the frozen fields of `STU` and `STUApprox`: static `FrozenArray`s, so no optimiser sees them."""
     return ("sigma", "filters_fft")
 
 
@@ -226,7 +233,7 @@ def _filter_spectrum(seq_len: int, num_filters: int, opts: STUOptions, dtype, us
                                          use_cache=use_cache)
     n = fft_size(2 * seq_len - 1) if seq_len > 1 else 2
     kernels = stu_kernels(sigma, phi, filter_delay=opts.filter_delay, branches=opts.branches)
-    return jnp.asarray(sigma, dtype), _frozen_spectrum(kernels, n, dtype), n
+    return FrozenArray(np.asarray(sigma).astype(_host_dtype(dtype))), _frozen_spectrum(kernels, n, dtype), n
 
 
 def _autoregression(self, u: Array, delta: Array, dtype) -> Array:
@@ -241,7 +248,7 @@ def _autoregression(self, u: Array, delta: Array, dtype) -> Array:
 
 
 def _stepper(self, m_phi, route: str, block: int | None, state_size: int | None) -> STUStepper:
-    return make_stepper(filters_fft=self.filters_fft, m_phi=m_phi, m_u=self.m_u, m_y=self.m_y,
+    return make_stepper(filters_fft=self.filters_fft.value(), m_phi=m_phi, m_u=self.m_u, m_y=self.m_y,
                         m_y_mode=self.m_y_mode, n=self.fft_n, seq_len=self.seq_len, route=route, block=block,
                         state_size=state_size, dtype=_work_dtype(m_phi, m_phi))
 
@@ -260,14 +267,17 @@ class STU(AbstractSequenceLayer):
     `m_phi_plus[K, H_in, H_out]`, `m_phi_minus[K, H_in, H_out]` (None for one branch),
     `m_u[k_u, H_in, H_out]` (None if k_u = 0), `m_y[k_y, H_out, H_out]` (learnable AR only).
     Frozen (see `stu_frozen_fields()`): `sigma[K]` and `filters_fft[2, n//2+1, J]`, the real and
-    imaginary parts of rfft(κ, n), κ the delayed σ^{1/4}-weighted filters of both branches.
+    imaginary parts of rfft(κ, n), κ the delayed σ^{1/4}-weighted filters of both branches. They
+    are static `FrozenArray`s, not pytree leaves, so `eqx.partition(model, eqx.is_inexact_array)`
+    with any optax optimiser (weight decay included) leaves them untouched; read them with
+    `np.asarray(layer.sigma)` or `layer.filters_fft.value()`.
     Noise-level filters (σ_k/σ_1 < 1e-14 at short L) are kept: their weight σ^{1/4} is < 3e-4,
     so they only add parameters; pass a smaller `num_filters` to drop them.
     Inputs may be shorter than `seq_len`: the seq_len filters are used at lags < L (the FFT size
     stays that of seq_len, so the output is exact, only not the cheapest for short inputs).
 
     >>> import jax.numpy as jnp, jax.random as jr
-    >>> layer = STU(d_in=2, seq_len=32, num_filters=4, preset="paper_ar_stu", key=jr.key(0))
+    >>> layer = STU(d_model=2, seq_len=32, num_filters=4, preset="paper_ar_stu", key=jr.key(0))
     >>> layer(jnp.ones((32, 2))).shape
     (32, 2)
     """
@@ -276,8 +286,8 @@ class STU(AbstractSequenceLayer):
     m_phi_minus: Float[Array, "K Hin Hout"] | None
     m_u: Float[Array, "ku Hin Hout"] | None
     m_y: Float[Array, "ky Hout Hout"] | None
-    sigma: Float[Array, " K"]
-    filters_fft: Float[Array, "2 m J"]
+    sigma: FrozenArray = eqx.field(static=True)  # [K], not a pytree leaf (see layers/frozen.py)
+    filters_fft: FrozenArray = eqx.field(static=True)  # [2, n//2+1, J]
     seq_len: int = eqx.field(static=True)
     fft_n: int = eqx.field(static=True)
     options: STUOptions = eqx.field(static=True)
@@ -285,10 +295,15 @@ class STU(AbstractSequenceLayer):
     order: str = eqx.field(static=True)
     ar_method: str = eqx.field(static=True)
 
-    def __init__(self, *, d_in: int, seq_len: int, d_out: int | None = None, num_filters: int = 24,
+    def __init__(self, *, d_model: int | None = None, seq_len: int, d_out: int | None = None, num_filters: int = 24,
                  preset: str = "paper_eq4", order: str = DEFAULT_ORDER, ar_method: str = "scan",
-                 dtype=jnp.float32, use_cache: bool = True, key: PRNGKeyArray, **options):
-        """Build filters (cached on disk) and parameters; `options` override the preset's `STUOptions`."""
+                 dtype=jnp.float32, use_cache: bool = True, key: PRNGKeyArray, d_in: int | None = None,
+                 **options):
+        """Build filters (cached on disk) and parameters; `options` override the preset's `STUOptions`.
+
+        `d_model` is the input width H_in (`d_out` defaults to it); `d_in` is its deprecated alias.
+        """
+        d_in = width_argument("STU", d_model, d_in)
         opts = resolve_options(preset, **options)
         d_out = d_in if d_out is None else d_out
         _check_sizes(d_in, d_out, seq_len, num_filters, dtype)
@@ -338,8 +353,8 @@ class STU(AbstractSequenceLayer):
         return self.stepper().step(_exact_state(self, state), u_t)
 
     def spectrum(self, dtype) -> Array:
-        """Complex kernel spectrum rfft(κ, n) [n//2+1, J] (frozen: gradients are stopped)."""
-        f = lax.stop_gradient(self.filters_fft).astype(dtype)
+        """Complex kernel spectrum rfft(κ, n) [n//2+1, J] (a constant: no gradient flows into it)."""
+        f = self.filters_fft.value(dtype)
         return lax.complex(f[0], f[1])
 
     def __call__(self, u: Array, state: STUStepState | None = None):
@@ -371,18 +386,22 @@ class STUApprox(AbstractSequenceLayer):
     m_filters_minus: Float[Array, "K Hout"] | None
     m_u: Float[Array, "ku Hin Hout"] | None
     m_y: Float[Array, "ky Hout Hout"] | None
-    sigma: Float[Array, " K"]
-    filters_fft: Float[Array, "2 m J"]
+    sigma: FrozenArray = eqx.field(static=True)  # [K], not a pytree leaf (see layers/frozen.py)
+    filters_fft: FrozenArray = eqx.field(static=True)  # [2, n//2+1, J]
     seq_len: int = eqx.field(static=True)
     fft_n: int = eqx.field(static=True)
     options: STUOptions = eqx.field(static=True)
     m_y_mode: str = eqx.field(static=True)
     ar_method: str = eqx.field(static=True)
 
-    def __init__(self, *, d_in: int, seq_len: int, d_out: int | None = None, num_filters: int = 24,
+    def __init__(self, *, d_model: int | None = None, seq_len: int, d_out: int | None = None, num_filters: int = 24,
                  preset: str = "flash", ar_method: str = "scan", dtype=jnp.float32, use_cache: bool = True,
-                 key: PRNGKeyArray, **options):
-        """Build filters and parameters; `options` override the preset's `STUOptions`."""
+                 key: PRNGKeyArray, d_in: int | None = None, **options):
+        """Build filters and parameters; `options` override the preset's `STUOptions`.
+
+        `d_model` is the input width H_in (`d_out` defaults to it); `d_in` is its deprecated alias.
+        """
+        d_in = width_argument("STUApprox", d_model, d_in)
         opts = resolve_options(preset, **options)
         d_out = d_in if d_out is None else d_out
         _check_sizes(d_in, d_out, seq_len, num_filters, dtype)
@@ -428,7 +447,7 @@ class STUApprox(AbstractSequenceLayer):
         u = _check_input(u, self.m_inputs.shape[0], self.seq_len)
         dtype = _work_dtype(u, self.m_inputs)
         x = u.astype(dtype)
-        f = lax.stop_gradient(self.filters_fft).astype(dtype)
+        f = self.filters_fft.value(dtype)
         channel_filters = lax.complex(f[0] @ self.m_filters.astype(dtype), f[1] @ self.m_filters.astype(dtype))
         v_hat = jnp.fft.rfft(x @ self.m_inputs.astype(dtype), n=self.fft_n, axis=0)
         delta = jnp.fft.irfft(v_hat * channel_filters, n=self.fft_n, axis=0)[: x.shape[0]]
@@ -437,7 +456,7 @@ class STUApprox(AbstractSequenceLayer):
 
 def _check_sizes(d_in, d_out, seq_len, num_filters, dtype) -> None:
     check_float_dtype("dtype", dtype)
-    for name, v in (("d_in", d_in), ("d_out", d_out), ("seq_len", seq_len), ("num_filters", num_filters)):
+    for name, v in (("d_model", d_in), ("d_out", d_out), ("seq_len", seq_len), ("num_filters", num_filters)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive integer; got {v!r}.")
     if num_filters > seq_len:
@@ -479,8 +498,8 @@ def make_stu(*, d_model: int, seq_len: int, key, use_tensordot_approx: bool = Fa
     layer_kw, opts = _options(options)
     if use_tensordot_approx:
         layer_kw.pop("order", None)
-        return STUApprox(d_in=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
-    return STU(d_in=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
+        return STUApprox(d_model=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
+    return STU(d_model=d_model, seq_len=seq_len, key=key, **layer_kw, **opts)
 
 
 @register_layer("ar_stu")

@@ -57,8 +57,11 @@ def gradient_flow(
     """Solve τ dθ/dt = R_θ from θ(0) = (a, b, c) with Diffrax (Tsit5 or Dopri8, adaptive) [LDyn, eqs. (32)-(39)].
 
     Args:
-        a, b, c: initial parameters, [N] (one layer) or [K, N] (K stacked layers).
-        sigma_k, eta_k: per-bin statistics from `bin_statistics`, [L].
+        a: initial poles, [N] (one layer) or [K, N] (K stacked layers).
+        b: initial input weights, same shape as `a`.
+        c: initial output weights, same shape as `a`.
+        sigma_k: per-bin input-output statistic σ_k from `bin_statistics`, [L].
+        eta_k: per-bin input power η_k from `bin_statistics`, [L].
         tau: time constant (τ = L/(2λ) to match gradient descent with step λ on Σ_t (y-ŷ)^2).
         ts: save times, 1-D, non-decreasing, starting at or after 0.
         learn: trained parameters; the others stay at their initial values.

@@ -130,7 +130,7 @@ def total_response(a, b, c, *, length: int) -> Complex[Array, " L"]:
 
 
 def response_derivatives(a, b, c, *, length: int) -> tuple[Array, Array, Array]:
-    """(∂H^{(l)}_k/∂a_i, ∂/∂b_i, ∂/∂c_i), each [K, L, N] [LDyn, eqs. (31), (35), corrected (31)].
+    """(∂H^{(l)}_k/∂a_i, ∂/∂b_i, ∂/∂c_i), each `[K, L, N]` [LDyn, eqs. (31), (35), corrected (31)].
 
     ∂H/∂a_i = c_i b_i z_k / (1 - z_k a_i)^2 (the paper's (31) is its complex conjugate),
     ∂H/∂b_i = c_i g_{ki}, ∂H/∂c_i = g_{ki} b_i.

@@ -6,6 +6,8 @@ from .config import TrainConfig as TrainConfig
 from .config import preset as preset
 from .config import preset_names as preset_names
 from .config import register_preset as register_preset
+from .load import LoadedRun as LoadedRun
+from .load import load_run as load_run
 from .loop import TrainingDiverged as TrainingDiverged
 from .loop import TrainResult as TrainResult
 from .loop import train as train

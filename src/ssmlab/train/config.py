@@ -47,7 +47,8 @@ class TrainConfig:
     eval_every: int = 1  # epochs between evaluations
     checkpoint_every: int = 0  # steps between checkpoints (0 = end of each epoch only)
     log_every: int = 10  # steps between JSONL step records
-    progress: bool = True
+    progress: bool = True  # live bar on a terminal; plain lines on stdout when it is not a terminal
+    print_every: int = 0  # steps between plain progress lines (stdout not a terminal); 0 = about 20 per run
     distributed: bool = False  # call jax.distributed.initialize() (multi-host)
 
     def __post_init__(self):
@@ -63,13 +64,15 @@ class TrainConfig:
             raise ValueError(f"need 0 <= lr_min <= lr; got lr_min={self.lr_min}, lr={self.lr}.")
         if self.state_size < 0:
             raise ValueError(f"state_size must be >= 0 (0 = the layer's default); got {self.state_size}.")
-        if self.weight_decay < 0 or self.grad_clip < 0 or self.max_steps < 0 or self.checkpoint_every < 0:
-            raise ValueError("weight_decay, grad_clip, max_steps and checkpoint_every must be >= 0.")
+        if self.weight_decay < 0 or self.grad_clip < 0 or self.max_steps < 0 or self.checkpoint_every < 0 \
+                or self.print_every < 0:
+            raise ValueError("weight_decay, grad_clip, max_steps, checkpoint_every and print_every must be >= 0.")
         parse_options("layer_options", self.layer_options)
         parse_options("task_options", self.task_options)
 
 
-RUN_ONLY_FIELDS = ("max_steps", "eval_every", "checkpoint_every", "log_every", "progress", "distributed")
+RUN_ONLY_FIELDS = ("max_steps", "eval_every", "checkpoint_every", "log_every", "progress", "print_every",
+                   "distributed")
 
 
 def _number(text: str):

@@ -1,13 +1,20 @@
 """Train and evaluate a `SequenceModel` on a registered task, with checkpoints and resumption.
 
-Run layout (`out_dir`): `config.json` (the frozen config, its hash, versions and devices),
+Run layout (`out_dir`): `config.json` (the frozen config, its hash, versions and devices, the
+task's `model_spec` and the step counts, so `ssmlab.load_run` rebuilds the model without data),
 `metrics.jsonl` (step records: loss, the objective's batch metrics, learning rate, throughput; epoch
-records: train loss and the objective's test/validation metrics), `checkpoint.npz` (latest, atomic),
-`best.npz` (best evaluation score) and `summary.json`.
+records: train loss and the objective's validation metrics; one test record), `checkpoint.npz`
+(latest, atomic), `best.npz` (best validation score) and `summary.json`.
 
 Objectives: the task names its objective (`ssmlab.train.objectives`: classification, next-token
 cross-entropy, per-step regression); the loop calls its `loss`, `sums` and `metrics` and selects
 `best.npz` by its `score_metric`, whatever the kind.
+
+Model selection: every evaluation uses the validation split (the task's own, or a seeded 10 %
+hold-out of train, `with_validation`); best.npz is the best of them. The test set is read once,
+at the planned end of the run (last step or `max_steps`), with the model of best.npz; its result
+goes into the test record, the summary and the checkpoint header (so resuming a finished run does
+not read it again).
 
 Padded data: batches with a "mask" (datasets built with `lengths`) pass it to the model in the
 train and eval steps, so pooling ignores padded steps; batches without one run unmasked.
@@ -27,6 +34,7 @@ an uninterrupted one except for wall-clock fields and one "resumed" record per r
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -43,7 +51,7 @@ import optax
 
 from .._atomic import atomic_write_text, remove_stale_temps
 from .._killpoint import kill_point
-from ..data.dataset import ArrayDataset, Task, make_task
+from ..data.dataset import ArrayDataset, Task, make_task, with_validation
 from ..environment import environment
 from ..models.sequence_model import apply_batch, make_model
 from . import parallel
@@ -71,17 +79,33 @@ class TrainResult:
     finished: bool
 
 
-def build_model(cfg: TrainConfig, task: Task, key) -> tuple[Any, Any]:
-    """(model, norm state) for `task` with the architecture in `cfg`."""
+MODEL_SPEC_KEYS = ("seq_len", "input_kind", "input_dim", "vocab_size", "num_classes", "pooling", "output_dim",
+                   "objective")
+
+
+def model_spec(task: Task) -> dict:
+    """What the model's architecture needs from `task` (saved in config.json so a run loads without its data)."""
+    return {k: getattr(task, k) for k in MODEL_SPEC_KEYS}
+
+
+def build_model(cfg: TrainConfig, task: Task | dict, key) -> tuple[Any, Any]:
+    """(model, norm state) for `task` (or its `model_spec`) with the architecture in `cfg`."""
+    spec = model_spec(task) if isinstance(task, Task) else task
     options = parse_options("layer_options", cfg.layer_options)
     if cfg.state_size > 0:
         options.setdefault("state_size", cfg.state_size)
-    pooling = task.pooling if cfg.pooling == "task" else cfg.pooling
-    d_out = task.output_dim or (task.num_classes if task.num_classes > 0 else task.input_dim)
-    return make_model(layer=cfg.model, d_model=cfg.d_model, depth=cfg.depth, d_out=d_out, seq_len=task.seq_len,
-                      input_kind=task.input_kind, d_in=task.input_dim, vocab_size=task.vocab_size, norm=cfg.norm,
-                      prenorm=cfg.prenorm, mixing=cfg.mixing, dropout=cfg.dropout, pooling=pooling,
+    pooling = spec["pooling"] if cfg.pooling == "task" else cfg.pooling
+    d_out = spec.get("output_dim", 0) or (spec["num_classes"] if spec["num_classes"] > 0 else spec["input_dim"])
+    return make_model(layer=cfg.model, d_model=cfg.d_model, depth=cfg.depth, d_out=d_out, seq_len=spec["seq_len"],
+                      input_kind=spec["input_kind"], d_in=spec["input_dim"], vocab_size=spec["vocab_size"],
+                      norm=cfg.norm, prenorm=cfg.prenorm, mixing=cfg.mixing, dropout=cfg.dropout, pooling=pooling,
                       layer_options=options, key=key)
+
+
+def init_optimizer_state(cfg: TrainConfig, model: Any, total_steps: int) -> tuple[optax.GradientTransformation, Any]:
+    """(optimiser, its initial state) for `model`: the run's, and the template its checkpoints load into."""
+    optimizer = make_optimizer(cfg, model, total_steps)
+    return optimizer, optimizer.init(eqx.filter(model, trainable(model)))
 
 
 def _make_steps(optimizer: optax.GradientTransformation, objective):
@@ -107,6 +131,35 @@ def _make_steps(optimizer: optax.GradientTransformation, objective):
     return train_step, eval_step
 
 
+_STEPS: collections.OrderedDict = collections.OrderedDict()  # (config, steps, structure, objective) -> steps
+
+
+def _optimizer_and_steps(cfg: TrainConfig, model, total_steps: int, objective):
+    """The optimiser and its jitted steps; runs of the same config and model structure share them.
+
+    JAX caches compiled code per function object, so a new closure per run would compile again in
+    every `train` call of a process (resume, sweeps, tests). The optimiser is a function of the config,
+    the step count and the model's structure only, which with the objective is the key here; a structure
+    that cannot be
+    hashed or compared (a static field holding an array) is simply not cached.
+    """
+    try:
+        key = (config_hash(cfg), total_steps, jax.tree_util.tree_structure(model), objective)
+        hit = _STEPS.get(key)
+    except (TypeError, ValueError):
+        key, hit = None, None
+    if hit is not None:
+        _STEPS.move_to_end(key)
+        return hit
+    optimizer = make_optimizer(cfg, model, total_steps)
+    out = (optimizer, *_make_steps(optimizer, objective))
+    if key is not None:
+        _STEPS[key] = out
+        while len(_STEPS) > 8:
+            _STEPS.popitem(last=False)
+    return out
+
+
 def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh, objective) -> dict[str, float]:
     """The objective's metrics over a whole dataset (last batch padded with zero-weight examples).
 
@@ -130,10 +183,12 @@ def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh,
     return objective.metrics(totals)
 
 
-def _write_config(out_dir: Path, cfg: TrainConfig) -> None:
+def _write_config(out_dir: Path, cfg: TrainConfig, run: _Run) -> None:
     if jax.process_index() != 0:  # one writer per run directory
         return
-    record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": environment()}
+    record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": environment(),
+              "model_spec": model_spec(run.task), "steps_per_epoch": run.steps_per_epoch,
+              "total_steps": run.total_steps}
     atomic_write_text(out_dir / "config.json", json.dumps(record, indent=2, sort_keys=True))
 
 
@@ -161,9 +216,12 @@ class _Run:
                              "lower --set batch_size.")
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.model, self.state = build_model(cfg, task, jr.key(cfg.seed))
-        self.optimizer = make_optimizer(cfg, self.model, self.total_steps)
+        self.optimizer, self.train_step, self.eval_step = _optimizer_and_steps(cfg, self.model, self.total_steps,
+                                                                               self.objective)
         self.opt_state = self.optimizer.init(eqx.filter(self.model, trainable(self.model)))
         self.step, self.best, self.history = 0, -math.inf, []
+        self.best_tree: tuple | None = None  # (model, state) of best.npz, when chosen by this process
+        self.test: dict | None = None  # the final test evaluation, once the run has finished
         self.loss_sum = 0.0  # sum of this epoch's training losses so far
         self.wall_before = self.wall_saved = 0.0  # training seconds before this process; at the last save
         self.started = time.perf_counter()
@@ -177,6 +235,7 @@ class _Run:
                              seed=cfg.seed, key_data=self._key_data(),
                              score_metric=self.objective.score_metric, higher_is_better=self.objective.higher_is_better)
             self.step, self.best, self.history = header["step"], float(header["best"]), header["history"]
+            self.test = header.get("test")
             self.loss_sum, self.wall_before = float(header["train_loss_sum"]), float(header["wall_s"])
             self.wall_saved = self.wall_before
             self._remove_stale_temps()
@@ -191,7 +250,6 @@ class _Run:
             self.log.path.unlink(missing_ok=True)
         self.model, self.state, self.opt_state = parallel.replicate((self.model, self.state, self.opt_state),
                                                                     self.mesh)
-        self.train_step, self.eval_step = _make_steps(self.optimizer, self.objective)
 
     def _remove_stale_temps(self) -> None:
         if jax.process_index() == 0:  # process 0 writes checkpoints, metrics, summary; others would race it
@@ -219,6 +277,8 @@ class _Run:
                   "batch_index": self.step % self.steps_per_epoch, "seed": self.cfg.seed,
                   "rng_key_data": self._key_data(), "best": self.best, "history": self.history,
                   "train_loss_sum": self.loss_sum, "wall_s": self.wall_saved}
+        if self.test is not None:
+            header["test"] = self.test
         save_checkpoint(self.out_dir / name, (self.model, self.state, self.opt_state), header=header)
         kill_point(f"saved:{name}@{self.step}")
 
@@ -240,21 +300,44 @@ def _check_finite(loss: float, run: _Run) -> None:
             f"{run.cfg.grad_clip}), or check the inputs. The last good checkpoint is in {run.out_dir}.")
 
 
-def _end_epoch(run: _Run, epoch: int) -> None:
+def _end_epoch(run: _Run, epoch: int, bar: TrainProgress | None = None) -> None:
     record = {"event": "epoch", "epoch": epoch + 1, "step": run.step,
               "train_loss": run.loss_sum / run.steps_per_epoch, "elapsed_s": run.elapsed()}
     if (epoch + 1) % run.cfg.eval_every == 0 or epoch + 1 == run.cfg.epochs:
-        evals = {"test": run.task.test} | ({"val": run.task.validation} if run.task.validation is not None else {})
-        results = {name: evaluate(run.eval_step, run.model, run.state, data, run.local_bs, run.mesh, run.objective)
-                   for name, data in evals.items()}
-        for name, res in results.items():
-            record.update({f"{name}_{k}": v for k, v in res.items()})
-        value = score(run.objective, results.get("val", results["test"]))
+        res = evaluate(run.eval_step, run.model, run.state, run.task.validation, run.local_bs, run.mesh,
+                       run.objective)
+        record.update({f"val_{k}": v for k, v in res.items()})
+        value = score(run.objective, res)
         if value > run.best:
-            run.best = value
+            run.best, run.best_tree = value, (run.model, run.state)
             run.save("best.npz")
     run.history.append(record)
     run.log.write(record)
+    if bar is not None:
+        bar.epoch(record, run.cfg.epochs)
+
+
+def _best(run: _Run) -> float | None:
+    """The best validation value of the score metric (the score un-negated), None before any evaluation."""
+    if not math.isfinite(run.best):
+        return None
+    return run.best if run.objective.higher_is_better else -run.best
+
+
+def _final_test(run: _Run) -> None:
+    """Evaluate the best-on-validation model on the test set, once, at the planned end of the run.
+
+    The end is the last step, or `max_steps`; a run resumed past a `max_steps` end is tested again at
+    its new end (a callback stop or a kill is an interruption: no test)."""
+    if run.best_tree is None:  # chosen before a resume: the model is in best.npz
+        (model, state, _), _ = load_checkpoint(run.out_dir / "best.npz", (run.model, run.state, run.opt_state),
+                                                    config_hash=run.hash)
+        run.best_tree = parallel.replicate((model, state), run.mesh)
+    res = evaluate(run.eval_step, *run.best_tree, run.task.test, run.local_bs, run.mesh, run.objective)
+    run.test = {"step": run.step} | {f"test_{k}": v for k, v in res.items()}
+    run.log.write({"event": "test", "model": "best.npz", f"best_val_{run.objective.score_metric}": _best(run)}
+                  | run.test)
+    run.save()  # the checkpoint records the test result: a resume of the finished run does not read test again
 
 
 def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, resume: bool = False,
@@ -267,8 +350,9 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     task = task if task is not None else make_task(cfg.task, **parse_options("task_options", cfg.task_options))
+    task = with_validation(task)  # model selection on a hold-out of train when the data has no validation split
     run = _Run(cfg, out_dir, task, resume)
-    _write_config(out_dir, cfg)
+    _write_config(out_dir, cfg, run)
     base_key = jr.key(cfg.seed + 1)
     schedule = lr_schedule(cfg, run.total_steps)
     run.started = time.perf_counter()
@@ -276,7 +360,9 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     if run.epoch_end_pending:  # killed after the checkpoint of an epoch's last step, before its evaluation
         _end_epoch(run, run.step // run.steps_per_epoch - 1)
         run.save()
-    with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress and jax.process_index() == 0) as bar:
+    with TrainProgress(total=run.total_steps, start=run.step, enabled=cfg.progress and jax.process_index() == 0,
+                       steps_per_epoch=run.steps_per_epoch, print_every=cfg.print_every,
+                       elapsed_before=run.wall_before) as bar:
         for epoch in range(run.step // run.steps_per_epoch, cfg.epochs):
             skip = run.step - epoch * run.steps_per_epoch
             if skip == 0:
@@ -289,10 +375,10 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
                 run.step += 1
                 _check_finite(loss, run)
                 run.loss_sum += loss
-                bar.update(loss=loss, examples=cfg.batch_size)
+                metrics = {k: float(v) for k, v in metrics.items()}
+                bar.update(loss=loss, examples=cfg.batch_size, accuracy=metrics.get("accuracy"))
                 if run.step % cfg.log_every == 0:
-                    run.log.write({"event": "step", "step": run.step, "loss": loss}
-                                  | {k: float(v) for k, v in metrics.items()}
+                    run.log.write({"event": "step", "step": run.step, "loss": loss} | metrics
                                   | {"lr": float(schedule(run.step - 1)), "examples_per_s": bar.throughput})
                 stop = bool(callback(run.step, loss)) if callback is not None else False
                 stop = stop or (cfg.max_steps > 0 and run.step >= cfg.max_steps)
@@ -301,18 +387,22 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
                 if stop and run.step % run.steps_per_epoch:
                     break
             if run.step % run.steps_per_epoch == 0:
-                _end_epoch(run, epoch)
+                _end_epoch(run, epoch, bar)
             run.save()
             if stop:
                 break
     finished = run.step >= run.total_steps
-    best = (run.best if run.objective.higher_is_better else -run.best) if math.isfinite(run.best) else None
+    planned_end = finished or (cfg.max_steps > 0 and run.step >= cfg.max_steps)
+    if planned_end and (run.test is None or run.test["step"] != run.step) and math.isfinite(run.best):
+        _final_test(run)
     summary = {"steps": run.step, "total_steps": run.total_steps, "finished": finished,
-               f"best_{run.objective.score_metric}": best, "objective": run.objective.name,
+               f"best_{run.objective.score_metric}": _best(run), "objective": run.objective.name,
                "parameters": count_parameters(run.model), "config_hash": run.hash,
                "wall_s": run.wall_saved}  # as of the last checkpoint: a resume with nothing to do keeps it
     if run.history:
-        summary.update({k: v for k, v in run.history[-1].items() if k.startswith(("train_", "test_", "val_"))})
+        summary.update({k: v for k, v in run.history[-1].items() if k.startswith(("train_", "val_"))})
+    if run.test is not None and run.test["step"] == run.step:
+        summary.update({k: v for k, v in run.test.items() if k != "step"})
     if jax.process_index() == 0:
         atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True))
     return TrainResult(model=run.model, state=run.state, history=run.history, summary=summary, out_dir=out_dir,

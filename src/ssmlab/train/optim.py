@@ -2,16 +2,20 @@ r"""Optimiser: AdamW with warm-up + cosine schedule, gradient clipping and param
 
 Every array leaf of a model gets one role, decided by the field name in its owning module:
 
-* ``frozen``: never trained and never seen by the optimiser (STU spectral filters and their FFT).
+* ``frozen``: never trained and never seen by the optimiser. The STU's spectral filters and their
+  FFT are frozen by construction: static `FrozenArray` fields (`ssmlab.layers.frozen`), not pytree
+  leaves, so the plain Equinox recipe `eqx.partition(model, eqx.is_inexact_array)` + any optax
+  optimiser (weight decay included) cannot move them either. `declare_fields(..., frozen=...)`
+  remains for a user's own modules whose fixed arrays are ordinary leaves.
 * ``recurrent``: SSM / AR parameters (LRU ν, θ, γ, B; S4D log Δt, A, B; STU's AR matrix m_y):
   Adam without weight decay at `ssm_lr_factor` × the learning rate [LRU code `train.py`; S4 code
   `kernels/kernel.py`; Spectral SSM official code, m_y at 0.1 × LR, wd 0].
 * ``default``: everything else, AdamW with the config's weight decay.
 
-Roles come from `declare_fields(cls, frozen=..., recurrent=...)`; LRU and S4D are declared here
-from their modules' `RECURRENT_FIELDS`, and the STU's frozen fields from `stu_frozen_fields()` in
-`ssmlab.layers.stu` (looked up at call time, so a later STU module is picked up without edits).
-`trainable(model)` is the one filter shared by the loop and the tests.
+Roles come from `declare_fields(cls, frozen=..., recurrent=...)`; LRU, S4, S4D and S5 are declared
+here from their modules' `RECURRENT_FIELDS`, and the STU's AR matrix m_y is recurrent.
+`trainable(model)` is the one filter shared by the loop and the tests; for ssmlab's own layers it
+equals `eqx.is_inexact_array`.
 
 Schedule: linear warm-up from `lr_min` to `lr` over `warmup_frac` of the steps, then cosine decay
 to `lr_min` at the last step [LRU paper App. D; Spectral SSM paper App. C.2].
@@ -19,14 +23,14 @@ to `lr_min` at the last step [LRU paper App. D; Spectral SSM paper App. C.2].
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import equinox as eqx
 import jax
 import optax
 
-from ..layers import lru, s4, s4d, s5
+from ..layers import lru, s4, s4d, s5, stu
+from ..layers.frozen import frozen_buffers
 from .config import TrainConfig
 
 ROLES = ("frozen", "recurrent", "default")
@@ -49,24 +53,13 @@ declare_fields(s4.S4, recurrent=s4.RECURRENT_FIELDS)
 declare_fields(s5.S5, recurrent=s5.RECURRENT_FIELDS)
 
 
-def _stu_roles() -> dict[str, str]:
-    try:
-        stu = importlib.import_module("ssmlab.layers.stu")
-    except ModuleNotFoundError:
-        return {}
-    frozen_fn = getattr(stu, "stu_frozen_fields", None)
-    roles = {name: "frozen" for name in (frozen_fn() if frozen_fn is not None else ())}
-    roles.setdefault("m_y", "recurrent")
-    return roles
+declare_fields(stu.STU, recurrent=("m_y",))
+declare_fields(stu.STUApprox, recurrent=("m_y",))
 
 
 def field_roles(cls: type) -> dict[str, str]:
     """Role of each declared field of module class `cls` (undeclared fields are 'default')."""
-    if cls in _DECLARED:
-        return _DECLARED[cls]
-    if cls.__module__ == "ssmlab.layers.stu":
-        return _stu_roles()
-    return {}
+    return _DECLARED.get(cls, {})
 
 
 def _leaf_role(model: Any, path) -> str:
@@ -97,11 +90,12 @@ def trainable(model: Any) -> Any:
 
 
 def count_parameters(model: Any) -> dict[str, int]:
-    """Number of scalars per role."""
+    """Number of scalars per role ('frozen' includes the static `FrozenArray` buffers)."""
     counts = dict.fromkeys(ROLES, 0)
     for path, leaf in jax.tree_util.tree_flatten_with_path(model)[0]:
         if eqx.is_inexact_array(leaf):
             counts[_leaf_role(model, path)] += int(leaf.size)
+    counts["frozen"] += sum(buf.size for _, buf in frozen_buffers(model))
     return counts
 
 

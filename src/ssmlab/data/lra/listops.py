@@ -4,10 +4,13 @@ Each file has the header `Source<TAB>Target`; `Source` is a parenthesised, binar
 such as `( ( ( [MAX 2 ) 9 ) ] )` and `Target` its value 0..9. Tokenising follows LRA/S4 (`tokenizers`):
 18 ids, `<eos>` appended, never truncated; sequences are zero-padded to `seq_len` (S4 `l_max` 2,048)
 and every split records the token counts (with `<eos>`) as `lengths`, so batches carry a padding mask.
+Refused with file and line, never guessed: a Target that is not exactly an integer 0..9 (`3.7`, `inf`,
+`12`), an empty Source, unknown tokens; a file with only its header holds no examples and is refused.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -37,19 +40,35 @@ def read_listops_tsv(path: str | os.PathLike) -> tuple[list[list[int]], np.ndarr
             raise DataFormatError(f"listops: {path} line {lineno}: expected 2 tab-separated columns "
                                   f"(Source, Target); found {len(fields)}.")
         source, target = fields
-        bad = [s for s in listops_symbols(source) if s not in LISTOPS_IDS]
+        symbols = listops_symbols(source)
+        if not symbols:
+            raise DataFormatError(f"listops: {path} line {lineno}: empty Source; expected an expression such as "
+                                  f"'( ( ( [MAX 2 ) 9 ) ] )' before the tab.")
+        bad = [s for s in symbols if s not in LISTOPS_IDS]
         if bad:
             raise DataFormatError(f"listops: {path} line {lineno}: unknown token {bad[0]!r}; expected digits, "
                                   f"[MIN, [MAX, [MED, [SM, ], and parentheses.")
-        try:
-            label = int(float(target))
-        except ValueError:
-            label = -1
-        if not 0 <= label <= 9:
-            raise DataFormatError(f"listops: {path} line {lineno}: expected a Target in 0..9; found {target!r}.")
-        seqs.append([LISTOPS_IDS[s] for s in listops_symbols(source)] + [2])
+        label = _target(target)
+        if label is None:
+            raise DataFormatError(f"listops: {path} line {lineno}: expected a Target in 0..9, written as an "
+                                  f"integer ('7' or '7.0'); found {target!r}.")
+        seqs.append([LISTOPS_IDS[s] for s in symbols] + [2])
         labels.append(label)
+    if not labels:
+        raise DataFormatError(f"listops: {path} holds no examples after its header; expected lines "
+                              f"'Source<TAB>Target'.")
     return seqs, np.asarray(labels, dtype=np.int32)
+
+
+def _target(text: str) -> int | None:
+    """The integer 0..9 that `text` writes exactly ('7', '7.0'), else None (3.7, inf, nan, 12, 'x' are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value) or not value.is_integer() or not 0 <= value <= 9:
+        return None
+    return int(value)
 
 
 def listops_task_from_dir(directory: str | os.PathLike, *, seq_len: int | None = 2048,
