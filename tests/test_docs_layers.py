@@ -39,7 +39,7 @@ def _resolve(name: str):
 
 def test_every_layer_page_has_an_example_and_cites_real_names():
     # The checker itself: it sees inline names only, and a wrong name fails to resolve.
-    assert _cited_names("`ssmlab.layers.stu.STU(d_model=2)` and ```python\nssmlab.nope\n```") == {"ssmlab.layers.stu.STU"}
+    assert _cited_names("`ssmlab.layers.stu.STU(d_in=2)` and ```python\nssmlab.nope\n```") == {"ssmlab.layers.stu.STU"}
     with pytest.raises(AttributeError):
         _resolve("ssmlab.layers.stu.NoSuchLayer")
     assert PAGES, f"no pages in {DOCS}"
