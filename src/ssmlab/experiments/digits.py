@@ -1,4 +1,4 @@
-"""Sequential digits: STU, LRU and S4D each reach >= 90% test accuracy in a few CPU minutes.
+"""Sequential digits: STU, LRU, S4D and Mamba each reach >= 90% test accuracy in a few CPU minutes.
 
 scikit-learn's bundled 8 x 8 digits are read pixel by pixel as length-64 sequences (task "digits":
 1,293 train / 144 validation / 360 test, split by seed). Each layer is trained with the shared loop
@@ -33,7 +33,7 @@ class DigitsConfig(ExperimentConfig):
         if self.target > 1:
             raise ValueError(f"target is an accuracy in (0, 1]; got {self.target}.")
 
-    layers: tuple[str, ...] = ("stu", "lru", "s4d")
+    layers: tuple[str, ...] = ("stu", "lru", "s4d", "mamba")  # mamba: ~2x the CPU time of the LRU
     epochs: int = DIGITS_PAPER_EPOCHS
     d_model: int = 64
     lr: float = 5e-3
@@ -99,7 +99,7 @@ def run(cfg: DigitsConfig, out_dir: Path) -> Result:
 register(Experiment(
     name="digits",
     paper="Baselines (LRU, S4D) and STU on sequential 8x8 digits (scikit-learn data)",
-    checks="STU, LRU and S4D each reach >= 90% test accuracy on sequential 8x8 digits; learning curves",
+    checks="STU, LRU, S4D and Mamba each reach >= 90% test accuracy on sequential 8x8 digits; learning curves",
     config_cls=DigitsConfig,
     quick=DigitsConfig(epochs=DIGITS_QUICK_EPOCHS, lr=DIGITS_QUICK_LR, below_target_verdict="partial"),
     full=DigitsConfig(),

@@ -7,7 +7,8 @@ Every array leaf of a model gets one role, decided by the field name in its owni
   leaves, so the plain Equinox recipe `eqx.partition(model, eqx.is_inexact_array)` + any optax
   optimiser (weight decay included) cannot move them either. `declare_fields(..., frozen=...)`
   remains for a user's own modules whose fixed arrays are ordinary leaves.
-* ``recurrent``: SSM / AR parameters (LRU ν, θ, γ, B; S4D log Δt, A, B; STU's AR matrix m_y):
+* ``recurrent``: SSM / AR parameters (LRU ν, θ, γ, B; S4D log Δt, A, B; Mamba A_log, D, dt bias;
+  STU's AR matrix m_y):
   Adam without weight decay at `ssm_lr_factor` × the learning rate [LRU code `train.py`; S4 code
   `kernels/kernel.py`; Spectral SSM official code, m_y at 0.1 × LR, wd 0].
 * ``default``: everything else, AdamW with the config's weight decay.
@@ -29,7 +30,7 @@ import equinox as eqx
 import jax
 import optax
 
-from ..layers import lru, s4, s4d, s5, stu
+from ..layers import lru, mamba, s4, s4d, s5, stu
 from ..layers.frozen import frozen_buffers
 from .config import TrainConfig
 
@@ -51,8 +52,7 @@ declare_fields(lru.LRU, recurrent=lru.RECURRENT_FIELDS)
 declare_fields(s4d.S4D, recurrent=s4d.RECURRENT_FIELDS)
 declare_fields(s4.S4, recurrent=s4.RECURRENT_FIELDS)
 declare_fields(s5.S5, recurrent=s5.RECURRENT_FIELDS)
-
-
+declare_fields(mamba.Mamba, recurrent=mamba.RECURRENT_FIELDS)
 declare_fields(stu.STU, recurrent=("m_y",))
 declare_fields(stu.STUApprox, recurrent=("m_y",))
 
