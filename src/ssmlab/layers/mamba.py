@@ -34,7 +34,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.scan import resolve_method
 from ..core.selective_scan import selective_scan, selective_scan_step
-from .base import AbstractSequenceLayer, register_layer
+from .base import AbstractSequenceLayer, register_layer, scan_steps
 
 RECURRENT_FIELDS = ("a_log", "d", "dt_bias")
 """Fields with Adam, no weight decay and the SSM learning rate [Mamba code, `_no_weight_decay`]."""
@@ -143,8 +143,14 @@ class Mamba(AbstractSequenceLayer):
         delta = jax.nn.softplus(dbc[..., :R] @ self.dt_proj.T + bias)
         return delta, dbc[..., R:R + N], dbc[..., R + N:]
 
-    def __call__(self, u: Float[Array, "L H"]) -> Float[Array, "L H"]:
-        """Apply the block to one sequence [L, H]; use `jax.vmap(layer)` for batches."""
+    def __call__(self, u: Float[Array, "L H"], state: MambaState | None = None):
+        """Apply the block to one sequence [L, H]; use `jax.vmap(layer)` for batches.
+
+        With `state` (from `init_state` or an earlier call) it continues a stream and returns
+        (y, final state); this chunked call scans `step` (exact, sequential in the chunk length).
+        """
+        if state is not None:
+            return scan_steps(self.step, state, self._check(u, "[L, H]"))
         u = self._check(u, "[L, H]")
         E = self.d.shape[0]
         xz = u @ self.in_proj.T
