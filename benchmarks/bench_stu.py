@@ -116,7 +116,7 @@ def ar_input_taps(B: int, H: int, L: int, repeats: int) -> list[dict]:
 
         return partial(jax.jit(jax.value_and_grad(loss)), params)
 
-    layers = {k_u: _randomized(STU(d_in=H, seq_len=L, num_filters=24, preset="paper_ar_stu", k_u=k_u, init="normal",
+    layers = {k_u: _randomized(STU(d_model=H, seq_len=L, num_filters=24, preset="paper_ar_stu", k_u=k_u, init="normal",
                                    key=jr.key(0))) for k_u in (0, 3)}
     assert layers[3].order == "transfer"
     fns = {"k_u=0": grad_step(layers[0], lambda m, u: m(u)),

@@ -1,4 +1,4 @@
-"""Command-line interface: `ssmlab info | list | show | reproduce | run | train | generate` (flags -> config -> run)."""
+"""Command-line interface: `ssmlab info | list | show | reproduce | run | train | generate` (thin: flags -> run)."""
 
 from __future__ import annotations
 
@@ -277,13 +277,10 @@ def train(
         raise _usage_error(str(err)) from err
     s = result.summary
     metric = next((k for k in s if k.startswith("best_")), "best_accuracy").removeprefix("best_")
-    best = s.get(f"best_{metric}")
-    if f"test_{metric}" in s:
-        acc = f"test {metric} {s[f'test_{metric}']:.4f} of the best-validation model (validation {best:.4f})"
-    elif best is not None:
-        acc = f"best validation {metric} {best:.4f}; test not read (interrupted)"
-    else:
-        acc = "no evaluation yet (stopped before the end of an epoch)"
+    acc = (f"test {metric} {s[f'test_{metric}']:.4f} of the best-validation model (validation "
+           f"{s[f'best_{metric}']:.4f})" if f"test_{metric}" in s else
+           f"best validation {metric} {s[f'best_{metric}']:.4f}; test not read (interrupted)"
+           if s[f"best_{metric}"] is not None else "no evaluation yet (stopped before the end of an epoch)")
     typer.echo(f"{out}: {s['steps']}/{s['total_steps']} steps, {acc}")
 
 

@@ -24,9 +24,12 @@ def test_digits_task_matches_sklearn():
 
     raw = load_digits()
     task = make_task("digits", seed=1)
-    assert task.train.x.shape == (1437, 64, 1) and task.test.x.shape == (360, 64, 1) and task.num_classes == 10
+    # 80 % train+validation / 20 % test (the earlier test split), validation a seeded 10 % of the 1,437
+    assert task.test.x.shape == (360, 64, 1) and task.num_classes == 10
+    assert task.train.x.shape == (1293, 64, 1) and task.validation.x.shape == (144, 64, 1)
     assert abs(float(task.train.x.mean())) < 1e-6 and abs(float(task.train.x.std()) - 1) < 1e-5
-    all_x = np.concatenate([task.train.x[:, :, 0], task.test.x[:, :, 0]]).astype(np.float64)
+    parts = (task.train, task.validation, task.test)
+    all_x = np.concatenate([p.x[:, :, 0] for p in parts]).astype(np.float64)
     flat = raw.images.reshape(len(raw.images), 64)
     # An affine map sends the standardised values back to the integers 0..16 of the raw images.
     lo, hi = all_x.min(), all_x.max()
@@ -34,7 +37,7 @@ def test_digits_task_matches_sklearn():
     np.testing.assert_allclose(ints, np.round(ints), atol=1e-4)
     got = sorted(map(tuple, np.round(ints).astype(int).tolist()))
     assert got == sorted(map(tuple, flat.astype(int).tolist()))
-    assert sorted(np.concatenate([task.train.y, task.test.y]).tolist()) == sorted(raw.target.tolist())
+    assert sorted(np.concatenate([p.y for p in parts]).tolist()) == sorted(raw.target.tolist())
     with pytest.raises(ValueError, match="test_fraction"):
         make_task("digits", test_fraction=1.5)
 

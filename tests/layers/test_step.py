@@ -201,7 +201,7 @@ def test_float32_streaming(make, u_stu):
 
 
 COVERED = {"linear_ssm": DIAGONAL_CASES, "lru": DIAGONAL_CASES, "s4d": DIAGONAL_CASES, "s4": OTHER_CASES,
-           "s5": OTHER_CASES, "stu": STU_CASES, "ar_stu": STU_CASES}
+           "s5": OTHER_CASES, "stu": STU_CASES, "ar_stu": STU_CASES}  # mamba: built by name below
 
 
 @pytest.mark.parametrize("name", layer_names())

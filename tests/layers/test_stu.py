@@ -381,7 +381,7 @@ def test_input_taps_as_delay_kernels_equal_shifted_matmuls():
 
 def test_folded_taps_equal_direct_taps_with_gradients():
     # "transfer" folds M^u into W; "features" adds the shifted matmuls: same outputs and M^u gradients.
-    layer = randomize(STU(d_in=3, seq_len=40, num_filters=6, preset="paper_ar_stu", dtype=jnp.float64,
+    layer = randomize(STU(d_model=3, seq_len=40, num_filters=6, preset="paper_ar_stu", dtype=jnp.float64,
                           key=jr.key(21)), seed=3)
     assert layer.order == "transfer" and layer.m_u.shape[0] == 3
     us = jr.normal(jr.key(22), (2, 40, 3), jnp.float64)
@@ -399,7 +399,7 @@ def test_folded_taps_equal_direct_taps_with_gradients():
 
 def test_more_taps_than_the_fft_can_hold_stay_exact():
     # seq_len 4 -> n = 8: delays j > n - L = 4 would wrap around, so these taps are not folded.
-    layer = randomize(STU(d_in=2, seq_len=4, num_filters=2, preset="paper_ar_stu", k_u=7, dtype=jnp.float64,
+    layer = randomize(STU(d_model=2, seq_len=4, num_filters=2, preset="paper_ar_stu", k_u=7, dtype=jnp.float64,
                           key=jr.key(23)), seed=4)
     u = jr.normal(jr.key(24), (4, 2), jnp.float64)
     np.testing.assert_allclose(apply(layer, u), apply(layer.with_methods(order="features"), u), rtol=0, atol=1e-12)

@@ -36,9 +36,13 @@ def test_tiny_char_lm_learns_and_reports_lm_metrics(tmp_path, lm_task):
     assert last["val_loss"] < 0.6 * math.log(256)
     assert last["val_perplexity"] == pytest.approx(math.exp(last["val_loss"]), rel=1e-9)
     assert last["val_bits_per_token"] == pytest.approx(last["val_loss"] / math.log(2), rel=1e-9)
-    assert 0 <= last["test_accuracy"] <= 1
+    assert 0 <= res.summary["test_accuracy"] <= 1 and "test_loss" not in last  # test read once, at the end
     assert res.summary["objective"] == "next_token"
     assert res.summary["best_loss"] == min(h["val_loss"] for h in res.history)
+    from ssmlab.train.load import load_run  # the public loader accepts a run whose best score is a negated loss
+
+    for which in ("best", "last"):
+        assert load_run(tmp_path, which).config.task == "lm-chars"
 
 
 @pytest.mark.slow
@@ -46,7 +50,7 @@ def test_lds_regression_trains_and_selects_best_by_validation_mse(tmp_path):
     task = make_task("lds-regression", seq_len=16, num_train=16, num_val=8, num_test=8)
     res = train(_cfg("lds-regression", epochs=4), tmp_path, task=task)
     hist = res.history
-    assert {"val_mse", "val_nmse", "test_mse", "test_nmse"} <= set(hist[-1])
+    assert {"val_mse", "val_nmse"} <= set(hist[-1]) and {"test_mse", "test_nmse"} <= set(res.summary)
     assert hist[-1]["val_nmse"] < hist[0]["val_nmse"]
     assert res.summary["best_loss"] == min(h["val_loss"] for h in hist) and "best_accuracy" not in res.summary
 

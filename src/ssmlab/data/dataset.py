@@ -6,9 +6,9 @@
   valid positions 0..length-1 (padding always sits at the end of the time axis).
 * `Task`: a named train/test pair plus what a model needs to know (input kind, vocabulary,
   number of classes, sequence length, pooling, output width), the name of its training objective
-  (`ssmlab.train.objectives`: "classification", "next_token", "per_step_regression") and a
-  validation split. `with_validation(task)` holds out a seeded 10 % of train when the data has none
-  (the training loop does this), so model selection never sees the test set.
+  (`ssmlab.train.objectives`: "classification", "next_token", "per_step_regression") and a validation
+  split. `with_validation(task)` holds out a seeded 10 % of train when the data has none (the training
+  loop does this), so model selection never sees the test set.
 * A task registry: `register_task(name)(factory)`, `make_task(name, **options)`, `task_names()`.
 """
 

@@ -73,7 +73,7 @@ def _train_one(layer: str, cfg: LMSmallConfig, out_dir: Path) -> dict:
     hist = [h for h in res.history if "val_loss" in h]
     out = {"epochs": [h["epoch"] for h in hist], "steps": res.summary["steps"],
            "val_bits": [h["val_bits_per_token"] for h in hist], "train_loss": [h["train_loss"] for h in res.history],
-           "final_val_bits": hist[-1]["val_bits_per_token"], "final_test_bits": hist[-1]["test_bits_per_token"],
+           "final_val_bits": hist[-1]["val_bits_per_token"], "final_test_bits": res.summary.get("test_bits_per_token"),
            "final_val_accuracy": hist[-1]["val_accuracy"], "wall_s": res.summary["wall_s"],
            "parameters": res.summary["parameters"]}
     out.update(_generation(run_dir, cfg))

@@ -145,7 +145,11 @@ class Mamba(AbstractSequenceLayer):
         return delta, dbc[..., R:R + N], dbc[..., R + N:]
 
     def __call__(self, u: Float[Array, "L H"], state: MambaState | None = None):
-        """Apply the block to one sequence [L, H]; use `jax.vmap(layer)` for batches. With `state`: (y, final state)."""
+        """Apply the block to one sequence [L, H]; use `jax.vmap(layer)` for batches.
+
+        With `state` (from `init_state` or an earlier call) it continues a stream and returns (y, final state),
+        by the same parallel route as the stateless call (conv history from the buffer, scan from x0).
+        """
         u = self._check(u)
         E = self.d.shape[0]
         xz = u @ self.in_proj.T

@@ -159,7 +159,7 @@ def check_run_header(header: dict, path: Path, *, steps_per_epoch: int, total_st
     may be missing at an epoch boundary: its evaluation is pending); best equal to the best score
     in the history (-inf before any evaluation), the score being the objective's `score_metric` (negated when
     lower is better); train_loss_sum and wall_s finite; the optional end-of-run test result at a step
-    already reached, with finite metrics (a loss >= 0, an accuracy in [0, 1]).
+    already reached, with a finite loss and an accuracy in [0, 1].
     """
     path = Path(path)
     step = _field(header, path, "step", (int,))
@@ -189,15 +189,16 @@ def check_run_header(header: dict, path: Path, *, steps_per_epoch: int, total_st
 
 
 def _check_test(test: Any, path: Path, step: int) -> None:
-    """The end-of-run test result: {step <= the header's step, test_loss and the objective's test_* metrics}."""
+    """The end-of-run test result: step <= the header's step, test_<metric> values (loss finite, accuracy in [0, 1])."""
     if not isinstance(test, dict) or "step" not in test or "test_loss" not in test or \
             not all(k == "step" or k.startswith("test_") for k in test):
-        raise _refuse(path, f"header field 'test' must hold step, test_loss and test_* metrics, got {test!r:.80}")
+        raise _refuse(path, f"header field 'test' must hold step, test_loss and test_<metric> values, got {test!r:.80}")
     if type(test["step"]) is not int or not 0 < test["step"] <= step:
         raise _refuse(path, f"test['step'] = {test['step']!r} is not a step of this run (at step {step})")
     for key, value in test.items():
         if key == "step":
             continue
-        if type(value) not in (int, float) or not math.isfinite(value) or \
-                key.endswith(("loss", "accuracy")) and value < 0 or key.endswith("accuracy") and value > 1:
+        finite_needed = key in ("test_loss", "test_accuracy")  # others (e.g. nmse of a constant target) may be inf
+        if type(value) not in (int, float) or math.isnan(value) or value < 0 or \
+                finite_needed and not math.isfinite(value) or key == "test_accuracy" and value > 1:
             raise _refuse(path, f"test[{key!r}] = {value!r} is out of range")

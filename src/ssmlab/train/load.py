@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import types
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,6 +22,7 @@ from ..data.dataset import make_task
 from .checkpoint import check_run_header, load_checkpoint
 from .config import TrainConfig, config_from_dict, config_hash, parse_options
 from .loop import MODEL_SPEC_KEYS, build_model, init_optimizer_state, model_spec
+from .objectives import objective_for
 
 FILES = {"best": "best.npz", "last": "checkpoint.npz"}
 
@@ -56,7 +58,7 @@ def load_run(run_dir: Path | str, which: str = "best") -> LoadedRun:
     total = record.get("total_steps")
     _, opt_state = init_optimizer_state(cfg, model, total if isinstance(total, int) and total >= 1 else 1)
     (model, state, _), header = load_checkpoint(path, (model, state, opt_state), config_hash=record["config_hash"])
-    _check_header(header, path, record, cfg, which)
+    _check_header(header, path, record, cfg, which, _spec(record, cfg, run_dir))
     return LoadedRun(model, state, cfg)
 
 
@@ -97,18 +99,21 @@ def _spec(record: dict, cfg: TrainConfig, run_dir: Path) -> dict:
                          f"({type(err).__name__}: {err}); retrain with this ssmlab version.") from err
 
 
-def _check_header(header: dict, path: Path, record: dict, cfg: TrainConfig, which: str) -> None:
+def _check_header(header: dict, path: Path, record: dict, cfg: TrainConfig, which: str, spec: dict) -> None:
+    objective = objective_for(types.SimpleNamespace(**spec))
     per_epoch, total = record.get("steps_per_epoch"), record.get("total_steps")
     if not (isinstance(per_epoch, int) and isinstance(total, int)):
         return  # older config.json: the hash, shape, dtype and finiteness checks above still ran
     key_data = np.asarray(jr.key_data(jr.key(cfg.seed))).tolist()
     if which == "last":
         check_run_header(header, path, steps_per_epoch=per_epoch, total_steps=total, seed=cfg.seed,
-                         key_data=key_data)
+                         key_data=key_data, score_metric=objective.score_metric,
+                         higher_is_better=objective.higher_is_better)
         return
     step, best = header.get("step"), header.get("best")  # best.npz: saved at an epoch end, before its record
     if type(step) is not int or not 0 < step <= total or step % per_epoch:
         raise ValueError(f"{path}: step {step!r} is not an epoch end of this run ({per_epoch} steps per epoch, "
                          f"{total} in all); the file is damaged or belongs to another run.")
-    if type(best) not in (int, float) or not (math.isfinite(best) and 0 <= best <= 1):
-        raise ValueError(f"{path}: best accuracy {best!r} is out of range; the file is damaged.")
+    in_range = 0 <= best <= 1 if objective.higher_is_better else best <= 0  # an accuracy, or a negated loss
+    if type(best) not in (int, float) or not (math.isfinite(best) and in_range):
+        raise ValueError(f"{path}: best {objective.score_metric} score {best!r} is out of range; the file is damaged.")

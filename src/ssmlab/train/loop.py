@@ -6,15 +6,15 @@ task's `model_spec` and the step counts, so `ssmlab.load_run` rebuilds the model
 records: train loss and the objective's validation metrics; one test record), `checkpoint.npz`
 (latest, atomic), `best.npz` (best validation score) and `summary.json`.
 
-Model selection: every evaluation uses the validation split (the task's own, or a seeded 10 %
-hold-out of train, `with_validation`); best.npz is the best of them by the objective's
-`score_metric`. The test set is read once, at the planned end of the run (last step or
-`max_steps`), with the model of best.npz; its result goes into the test record, the summary and
-the checkpoint header (so resuming a finished run does not read it again).
-
 Objectives: the task names its objective (`ssmlab.train.objectives`: classification, next-token
 cross-entropy, per-step regression); the loop calls its `loss`, `sums` and `metrics` and selects
 `best.npz` by its `score_metric`, whatever the kind.
+
+Model selection: every evaluation uses the validation split (the task's own, or a seeded 10 %
+hold-out of train, `with_validation`); best.npz is the best of them. The test set is read once,
+at the planned end of the run (last step or `max_steps`), with the model of best.npz; its result
+goes into the test record, the summary and the checkpoint header (so resuming a finished run does
+not read it again).
 
 Padded data: batches with a "mask" (datasets built with `lengths`) pass it to the model in the
 train and eval steps, so pooling ignores padded steps; batches without one run unmasked.
@@ -79,7 +79,8 @@ class TrainResult:
     finished: bool
 
 
-MODEL_SPEC_KEYS = ("seq_len", "input_kind", "input_dim", "vocab_size", "num_classes", "pooling", "output_dim")
+MODEL_SPEC_KEYS = ("seq_len", "input_kind", "input_dim", "vocab_size", "num_classes", "pooling", "output_dim",
+                   "objective")
 
 
 def model_spec(task: Task) -> dict:
@@ -94,7 +95,7 @@ def build_model(cfg: TrainConfig, task: Task | dict, key) -> tuple[Any, Any]:
     if cfg.state_size > 0:
         options.setdefault("state_size", cfg.state_size)
     pooling = spec["pooling"] if cfg.pooling == "task" else cfg.pooling
-    d_out = spec.get("output_dim") or (spec["num_classes"] if spec["num_classes"] > 0 else spec["input_dim"])
+    d_out = spec.get("output_dim", 0) or (spec["num_classes"] if spec["num_classes"] > 0 else spec["input_dim"])
     return make_model(layer=cfg.model, d_model=cfg.d_model, depth=cfg.depth, d_out=d_out, seq_len=spec["seq_len"],
                       input_kind=spec["input_kind"], d_in=spec["input_dim"], vocab_size=spec["vocab_size"],
                       norm=cfg.norm, prenorm=cfg.prenorm, mixing=cfg.mixing, dropout=cfg.dropout, pooling=pooling,
@@ -134,13 +135,13 @@ _STEPS: collections.OrderedDict = collections.OrderedDict()  # (config, steps, s
 
 
 def _optimizer_and_steps(cfg: TrainConfig, model, total_steps: int, objective):
-    """The optimiser and its jitted steps; runs of the same config, model structure and objective share them.
+    """The optimiser and its jitted steps; runs of the same config and model structure share them.
 
     JAX caches compiled code per function object, so a new closure per run would compile again in
-    every `train` call of a process (resume, sweeps, tests). The optimiser is a function of the config
-    (its hash: the fields that change numbers), the step count and the model's structure only, and the
-    steps add the objective (a frozen dataclass, equal per kind); a structure that cannot be hashed or
-    compared (a static field holding an array) is simply not cached.
+    every `train` call of a process (resume, sweeps, tests). The optimiser is a function of the config,
+    the step count and the model's structure only, which with the objective is the key here; a structure
+    that cannot be
+    hashed or compared (a static field holding an array) is simply not cached.
     """
     try:
         key = (config_hash(cfg), total_steps, jax.tree_util.tree_structure(model), objective)
@@ -291,11 +292,6 @@ def _epoch_batches(run: _Run, epoch: int, skip: int):
             yield batch
 
 
-def _progress_metric(metrics: dict) -> float | None:
-    """The batch accuracy for the progress line, when the objective reports one."""
-    return float(metrics["accuracy"]) if "accuracy" in metrics else None
-
-
 def _check_finite(loss: float, run: _Run) -> None:
     if not math.isfinite(loss):
         raise TrainingDiverged(
@@ -321,6 +317,13 @@ def _end_epoch(run: _Run, epoch: int, bar: TrainProgress | None = None) -> None:
         bar.epoch(record, run.cfg.epochs)
 
 
+def _best(run: _Run) -> float | None:
+    """The best validation value of the score metric (the score un-negated), None before any evaluation."""
+    if not math.isfinite(run.best):
+        return None
+    return run.best if run.objective.higher_is_better else -run.best
+
+
 def _final_test(run: _Run) -> None:
     """Evaluate the best-on-validation model on the test set, once, at the planned end of the run.
 
@@ -328,12 +331,12 @@ def _final_test(run: _Run) -> None:
     its new end (a callback stop or a kill is an interruption: no test)."""
     if run.best_tree is None:  # chosen before a resume: the model is in best.npz
         (model, state, _), _ = load_checkpoint(run.out_dir / "best.npz", (run.model, run.state, run.opt_state),
-                                               config_hash=run.hash)
+                                                    config_hash=run.hash)
         run.best_tree = parallel.replicate((model, state), run.mesh)
     res = evaluate(run.eval_step, *run.best_tree, run.task.test, run.local_bs, run.mesh, run.objective)
     run.test = {"step": run.step} | {f"test_{k}": v for k, v in res.items()}
-    best = run.best if run.objective.higher_is_better else -run.best
-    run.log.write({"event": "test", "model": "best.npz", f"best_val_{run.objective.score_metric}": best} | run.test)
+    run.log.write({"event": "test", "model": "best.npz", f"best_val_{run.objective.score_metric}": _best(run)}
+                  | run.test)
     run.save()  # the checkpoint records the test result: a resume of the finished run does not read test again
 
 
@@ -372,10 +375,10 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
                 run.step += 1
                 _check_finite(loss, run)
                 run.loss_sum += loss
-                bar.update(loss=loss, examples=cfg.batch_size, accuracy=_progress_metric(metrics))
+                metrics = {k: float(v) for k, v in metrics.items()}
+                bar.update(loss=loss, examples=cfg.batch_size, accuracy=metrics.get("accuracy"))
                 if run.step % cfg.log_every == 0:
-                    run.log.write({"event": "step", "step": run.step, "loss": loss}
-                                  | {k: float(v) for k, v in metrics.items()}
+                    run.log.write({"event": "step", "step": run.step, "loss": loss} | metrics
                                   | {"lr": float(schedule(run.step - 1)), "examples_per_s": bar.throughput})
                 stop = bool(callback(run.step, loss)) if callback is not None else False
                 stop = stop or (cfg.max_steps > 0 and run.step >= cfg.max_steps)
@@ -392,9 +395,8 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     planned_end = finished or (cfg.max_steps > 0 and run.step >= cfg.max_steps)
     if planned_end and (run.test is None or run.test["step"] != run.step) and math.isfinite(run.best):
         _final_test(run)
-    best = (run.best if run.objective.higher_is_better else -run.best) if math.isfinite(run.best) else None
     summary = {"steps": run.step, "total_steps": run.total_steps, "finished": finished,
-               f"best_{run.objective.score_metric}": best, "objective": run.objective.name,
+               f"best_{run.objective.score_metric}": _best(run), "objective": run.objective.name,
                "parameters": count_parameters(run.model), "config_hash": run.hash,
                "wall_s": run.wall_saved}  # as of the last checkpoint: a resume with nothing to do keeps it
     if run.history:
