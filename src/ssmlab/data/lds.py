@@ -1,6 +1,6 @@
 r"""Random linear dynamical systems (LDS), their exact simulation, a streaming dataset and npz files.
 
-An LDS with state size N, inputs u_t ∈ R^{d_in} and outputs y_t ∈ R^{d_out} [Spectral SSM, eq. (1)]:
+An LDS with state size N, inputs u_t ∈ R^{d_in} and outputs y_t ∈ R^{d_out} [STU, eq. (1)]:
 
     post-update readout (default):  x_t = A x_{t-1} + B u_t,   y_t = C x_t + D u_t,   x_{-1} = x0
     pre-update readout (eq. 1):     y_t = C x_t + D u_t,       x_{t+1} = A x_t + B u_t, x_0 = x0
@@ -11,7 +11,7 @@ The paper's App. A proof (and HSZ17) use the post-update readout; eq. (1) as pri
 
 Generators (all real systems; seeded with a numpy `seed`, which may also be a `numpy.random.Generator`):
 
-* `paper_lds`: the marginally-stable system of [Spectral SSM, §3.1]: N = 4, d_in = d_out = 3, B, C iid N(0, 1),
+* `paper_lds`: the marginally-stable system of [STU, §3.1]: N = 4, d_in = d_out = 3, B, C iid N(0, 1),
   D diagonal with iid N(0, 1) entries, A = diag(0.9999 ξ) with ξ_i random signs (stability margin δ = 1e-4).
 * `flash_lds`: flash-stu-2's `random_LDS`: diagonal A with |a| ~ U[0.1, 1] and random signs,
   B ~ N(0, 1)/d_in, C ~ N(0, 1)/N, no D.
@@ -156,7 +156,7 @@ def _io_matrices(rng, state_size, d_in, d_out, use_d: bool):
 
 
 def paper_lds(*, seed: SeedLike, state_size: int = 4, d_in: int = 3, d_out: int = 3, delta: float = 1e-4) -> LDS:
-    """Marginally-stable A = diag((1 - δ) ξ), ξ_i = ±1; B, C, diag(D) iid N(0, 1) [Spectral SSM, §3.1].
+    """Marginally-stable A = diag((1 - δ) ξ), ξ_i = ±1; B, C, diag(D) iid N(0, 1) [STU, §3.1].
 
     Draw order (fixed, so a seed always gives the same system): ξ, B, C, diag(D).
     """
@@ -316,7 +316,7 @@ def simulate(
     x0=None,
     method: str = "auto",
 ) -> Array:
-    """Exact outputs y `[L, d_out]` of the LDS on u `[L, d_in]` [Spectral SSM, eq. (1); post-update readout of App. A].
+    """Exact outputs y `[L, d_out]` of the LDS on u `[L, d_in]` [STU, eq. (1); post-update readout of App. A].
 
     Args:
         lds: the system.
