@@ -208,7 +208,8 @@ def run(
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Option(help="Sequence layer name: linear_ssm, stu, ar_stu, lru, s4d, s4, s5, mamba.")] = "stu",
+    model: Annotated[str, typer.Option(
+        help="Sequence layer name: linear_ssm, stu, ar_stu, lru, s4d, s4, s5, mamba.")] = "stu",
     task: Annotated[str, typer.Option(help="Registered task name (e.g. digits).")] = "digits",
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a TrainConfig field: key=value.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<task>-<model>).")] = None,
