@@ -117,7 +117,8 @@ def run(cfg: MultiLayerConfig, out_dir: Path) -> Result:
     summary = (f"K = {list(cfg.depths)} stacked one-dimensional layers, all of a, b, c learned from a = {cfg.a0}, "
                f"b = c = {cfg.init_scale}. GD through the time-domain model (λ = {lr:.3g}) vs the Diffrax ODE of "
                f"eqs. (36)-(39): max deviation {dev:.2e} of the initial loss. Half-loss steps "
-               f"{hs} (-1: not halved within {cfg.steps} steps): the plateau grows with depth.")
+               f"{[half[k] for k in cfg.depths]} for K = {list(cfg.depths)} (-1: not halved within {cfg.steps} "
+               f"steps); the plateau grows with depth: {plateau_verdict}.")
     return Result(metrics=metrics, claims=claims, figures=[fig_path], summary=summary)
 
 
