@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-from .expressivity import (
+from .models import (
     DeepLinearSSM,
     NormKind,
     SISOLayer,
