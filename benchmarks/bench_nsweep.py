@@ -1,6 +1,6 @@
 """N-sweep of gradient descent on the time-domain SSM: one vmapped jit program vs a Python loop over N.
 
-All variants run the same descent (`theory.ld_sweep.descend_one`, padded to N_max with a mask,
+All variants run the same descent (`theory.learning_dynamics.sweep.descend_one`, padded to N_max with a mask,
 so the per-N program is compiled once). Reference `python_loop`: one call per N of the former
 route, autodiff through the masked time-domain model at every step (`gradient="autodiff"`).
 `vmap_autodiff` is that route vmapped over N (the sweep before issue 17); `*_gain` is the default
@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ssmlab.theory.ld_closed_forms import max_stable_learning_rate
-from ssmlab.theory.ld_sweep import descend_one, latent_masks, sweep_data, sweep_descent
+from ssmlab.theory.learning_dynamics.closed_forms import max_stable_learning_rate
+from ssmlab.theory.learning_dynamics.sweep import descend_one, latent_masks, sweep_data, sweep_descent
 
 from .harness import compare
 

@@ -42,8 +42,8 @@ from .models.sequence_model import make_model as make_model
 from .theory import expressivity as expressivity
 from .theory import learning_dynamics as learning_dynamics
 from .theory.expressivity import DeepLinearSSM as DeepLinearSSM
-from .theory.expressivity_construction import minimal_depth_search as minimal_depth_search
-from .theory.expressivity_construction import shallow_to_deep as shallow_to_deep
+from .theory.expressivity.construction import minimal_depth_search as minimal_depth_search
+from .theory.expressivity.construction import shallow_to_deep as shallow_to_deep
 from .train import TrainConfig as TrainConfig
 from .train import TrainResult as TrainResult
 from .train import load_run as load_run

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..theory.expressivity import layer_norm, layer_output, min_shallow_width, random_shallow_ssm
-from ..theory.expressivity_construction import (
+from ..theory.expressivity.construction import (
     depth_lower_bound,
     depth_upper_bound,
     minimal_depth_search,

@@ -21,8 +21,8 @@ import jax.random as jr
 import numpy as np
 
 from ..theory.expressivity import min_shallow_width, random_shallow_ssm, shallow_from_residues
-from ..theory.expressivity_construction import minimal_depth_search
-from ..theory.expressivity_training import fit_impulse_response, modal_norm
+from ..theory.expressivity.construction import minimal_depth_search
+from ..theory.expressivity.training import fit_impulse_response, modal_norm
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register

@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..theory import ld_closed_forms as cf
-from ..theory.ld_flows import gradient_flow, time_domain_descent
-from ..theory.ld_frequency import (
+from ..theory.learning_dynamics import closed_forms as cf
+from ..theory.learning_dynamics.flows import gradient_flow, time_domain_descent
+from ..theory.learning_dynamics.frequency import (
     bin_statistics,
     learning_rate_to_tau,
     resolvent,

@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..theory.ld_flows import gradient_flow, time_domain_descent
-from ..theory.ld_frequency import (
+from ..theory.learning_dynamics.flows import gradient_flow, time_domain_descent
+from ..theory.learning_dynamics.frequency import (
     bin_statistics,
     dft,
     frequency_loss,

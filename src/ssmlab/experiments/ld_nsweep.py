@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..theory import ld_closed_forms as cf
-from ..theory.ld_frequency import learning_rate_to_tau
-from ..theory.ld_sweep import KINDS, sweep_data, sweep_descent
+from ..theory.learning_dynamics import closed_forms as cf
+from ..theory.learning_dynamics.frequency import learning_rate_to_tau
+from ..theory.learning_dynamics.sweep import KINDS, sweep_data, sweep_descent
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register

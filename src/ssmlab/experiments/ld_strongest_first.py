@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import spearmanr
 
-from ..theory import ld_closed_forms as cf
-from ..theory.ld_flows import gradient_descent
-from ..theory.ld_frequency import (
+from ..theory.learning_dynamics import closed_forms as cf
+from ..theory.learning_dynamics.flows import gradient_descent
+from ..theory.learning_dynamics.frequency import (
     bin_statistics,
     learning_rate_to_tau,
     resolvent,

@@ -2,20 +2,20 @@ r"""Learning dynamics of linear SSMs in the frequency domain [LDyn: Smékal et a
 
 One namespace for the three parts (all float64-ready; wrap callers in `jax.enable_x64(True)`):
 
-* `ld_frequency`: DFT convention, sufficient statistics σ_k = Y_k U_k^*, η_k = |U_k|^2 and
+* `frequency`: DFT convention, sufficient statistics σ_k = Y_k U_k^*, η_k = |U_k|^2 and
   their Section-3 / Appendix-B sums, Parseval (L_time = L_freq / L), exact flow rates
   R_θ = -(1/2) ∂L_freq/∂θ for one layer and K stacked layers, and the time-domain model.
-* `ld_flows`: the gradient-flow ODE τ dθ/dt = R_θ in Diffrax, and gradient descent with
+* `flows`: the gradient-flow ODE τ dθ/dt = R_θ in Diffrax, and gradient descent with
   autodiff through the time-domain model (τ = L/(2λ)).
-* `ld_closed_forms`: eq. (5), eq. (6) corrected (tied) and its untied counterpart, the C ≠ B
+* `closed_forms`: eq. (5), eq. (6) corrected (tied) and its untied counterpart, the C ≠ B
   implicit solution, Appendix B's eqs. (21)-(23), time constants, convergence times and the
   largest stable learning rates.
-* `ld_sweep`: gradient descent over a grid of latent sizes N as one vmapped program (masked to N_max).
+* `sweep`: gradient descent over a grid of latent sizes N as one vmapped program (masked to N_max).
 """
 
 from __future__ import annotations
 
-from .ld_closed_forms import (
+from .closed_forms import (
     a_only_time,
     balanced_convergence_time,
     balanced_gain,
@@ -32,13 +32,13 @@ from .ld_closed_forms import (
     unbalanced_time,
     untied_total_gain,
 )
-from .ld_flows import (
+from .flows import (
     gradient_descent,
     gradient_flow,
     make_time_loss,
     time_domain_descent,
 )
-from .ld_frequency import (
+from .frequency import (
     bin_statistics,
     dft,
     flow_rates,
@@ -55,7 +55,7 @@ from .ld_frequency import (
     total_response,
     transfer_statistics,
 )
-from .ld_sweep import (
+from .sweep import (
     descend_one,
     latent_masks,
     sweep_data,

@@ -17,7 +17,7 @@ parameter count = Σ_l (3 m_l + 1). Norms [DepthWidth, §1 of the spec]:
     ||θ||_∞    = max_l max(|a_li|, |b_li|, |c_li|, |d_l|),
     ||θ||_spec = max_l max(max_i |a_li|, ||b_l||_2, ||c_l||_2, |d_l|).
 
-The factorisation, norm-bounded construction and depth bounds live in `expressivity_construction`.
+The factorisation, norm-bounded construction and depth bounds live in `expressivity.construction`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, Inexact
 
-from ..core.checks import check_length, check_rank, is_concrete
-from ..core.fftconv import causal_conv
-from ..core.kernels import ssm_kernel
-from ..core.scan import linear_recurrence
+from ...core.checks import check_length, check_rank, is_concrete
+from ...core.fftconv import causal_conv
+from ...core.kernels import ssm_kernel
+from ...core.scan import linear_recurrence
 
 # Plain `str` (not Literal) so that a wrong value reaches `check_norm_kind`'s ValueError, not a type error.
 NormKind = str

@@ -35,10 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float
 
-from ..core.checks import check_finite, check_rank, check_stable
-from ..core.fftconv import causal_conv
-from ..core.kernels import dft_grid
-from ..core.scan import linear_recurrence
+from ...core.checks import check_finite, check_rank, check_stable
+from ...core.fftconv import causal_conv
+from ...core.kernels import dft_grid
+from ...core.scan import linear_recurrence
 
 PARAM_NAMES = ("a", "b", "c")
 

@@ -13,7 +13,7 @@ from ssmlab.theory.expressivity import (
     random_shallow_ssm,
     shallow_from_residues,
 )
-from ssmlab.theory.expressivity_construction import (
+from ssmlab.theory.expressivity.construction import (
     depth_bound_formula,
     depth_lower_bound,
     depth_upper_bound,

@@ -29,7 +29,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array
 
-from .ld_frequency import bin_statistics, resolvent, ssm_output, time_loss, transfer_statistics
+from .frequency import bin_statistics, resolvent, ssm_output, time_loss, transfer_statistics
 
 KINDS = ("balanced_tied", "balanced_untied", "c_only_tied", "c_only_untied")
 GRADIENTS = ("gain", "autodiff")

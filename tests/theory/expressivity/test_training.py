@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ssmlab.theory.expressivity import l1_gain, layer_output, parameter_norm, random_shallow_ssm, shallow_gain_bound
-from ssmlab.theory.expressivity_training import (
+from ssmlab.theory.expressivity.training import (
     ModalDeepSSM,
     fit_impulse_response,
     init_modal,

@@ -20,8 +20,8 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array
 
-from ..core.checks import is_concrete
-from .ld_frequency import PARAM_NAMES, as_stack, check_learn, flow_rates, stacked_output, time_loss
+from ...core.checks import is_concrete
+from .frequency import PARAM_NAMES, as_stack, check_learn, flow_rates, stacked_output, time_loss
 
 
 def _check_times(ts) -> Array:

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ssmlab.theory.ld_closed_forms import max_stable_learning_rate
-from ssmlab.theory.ld_sweep import KINDS, descend_one, latent_masks, sweep_data, sweep_descent
+from ssmlab.theory.learning_dynamics.closed_forms import max_stable_learning_rate
+from ssmlab.theory.learning_dynamics.sweep import KINDS, descend_one, latent_masks, sweep_data, sweep_descent
 
 LENGTH, A, STEPS, EVERY = 16, 0.5, 60, 20
 NS = np.array([1, 3, 5])

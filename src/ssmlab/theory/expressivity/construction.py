@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-from .expressivity import (
+from .models import (
     DeepLinearSSM,
     NormKind,
     SISOLayer,
@@ -332,7 +332,7 @@ def depth_lower_bound(target: DeepLinearSSM, *, bound: float, width: int, rho: f
     stable-layer models to Θ(log G) (constants differ). ||H||_∞ is estimated from below on a grid, which
     keeps the bound valid.
     """
-    from .expressivity import shallow_gain_bound
+    from .models import shallow_gain_bound
 
     per_layer = shallow_gain_bound(width=width, bound=bound, rho=rho, kind=kind)
     gain = hinf_lower_estimate(target)

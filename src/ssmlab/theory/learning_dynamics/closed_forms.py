@@ -22,7 +22,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array
 
-from ..core.checks import is_concrete
+from ...core.checks import is_concrete
 
 
 def _require(name: str, value, ok, fix: str) -> None:

@@ -22,8 +22,8 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..core.fftconv import fft_size
-from .expressivity import DeepLinearSSM, NormKind, SISOLayer, check_norm_kind
+from ...core.fftconv import fft_size
+from .models import DeepLinearSSM, NormKind, SISOLayer, check_norm_kind
 
 
 def _cplx(x: Float[Array, "... 2"]):
