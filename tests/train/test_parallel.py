@@ -26,6 +26,7 @@ SCRIPT = textwrap.dedent("""
     lengths = rng.integers(8, 17, 64) if sys.argv[4] == "masked" else None
     task = Task(name="toy", train=ArrayDataset(x, y, lengths=lengths),
                 test=ArrayDataset(x[:20], y[:20], lengths=None if lengths is None else lengths[:20]),
+                validation=ArrayDataset(x[20:40], y[20:40], lengths=None if lengths is None else lengths[20:40]),
                 input_kind="real", num_classes=2, seq_len=16, input_dim=1)
     cfg = TrainConfig(task="toy", model=sys.argv[2], depth=2, d_model=8, state_size=4, batch_size=16, epochs=2,
                       lr=1e-2, progress=False, log_every=1, norm=sys.argv[3])
