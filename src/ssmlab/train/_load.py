@@ -16,8 +16,7 @@ import jax.random as jr
 from ..data.dataset import Task, make_task
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, config_from_dict, config_hash, parse_options
-from .loop import build_model
-from .optim import make_optimizer, trainable
+from .loop import build_model, init_optimizer_state
 
 
 def _load_model(run_dir: Path | str, check: Callable[[TrainConfig, Task], None] | None = None,
@@ -41,6 +40,6 @@ def _load_model(run_dir: Path | str, check: Callable[[TrainConfig, Task], None] 
         raise ValueError(f"{run_dir} holds no best.npz or checkpoint.npz; train the run first.")
     model, state = build_model(cfg, task, jr.key(cfg.seed))
     total = cfg.epochs * max(task.train.num_batches(cfg.batch_size), 1)
-    opt_state = make_optimizer(cfg, model, total).init(eqx.filter(model, trainable(model)))
+    _, opt_state = init_optimizer_state(cfg, model, total)
     (model, state, _), _ = load_checkpoint(ckpt, (model, state, opt_state), config_hash=config_hash(cfg))
     return model, state, cfg, task
