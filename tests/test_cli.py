@@ -23,6 +23,9 @@ def test_run_with_set_and_errors(tmp_path):
                                  "--set", "state_size=2", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report.md").exists()
+    (tmp_path / "report.md").unlink()
+    redrawn = runner.invoke(app, ["plot", "--out", str(tmp_path)])  # figures from metrics.json, then the report
+    assert redrawn.exit_code == 0 and "ssm-views:" in redrawn.output and (tmp_path / "report.md").exists()
     bad = runner.invoke(app, ["run", "ssm-views", "--set", "nonsense", "--out", str(tmp_path)])
     assert bad.exit_code != 0 and "key=value" in bad.output
     bad = runner.invoke(app, ["run", "ssm-views", "--set", "wrong=1", "--out", str(tmp_path)])

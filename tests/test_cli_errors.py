@@ -50,6 +50,9 @@ def _cases(tmp):
         ("train-data-dir-missing", ["train", "--data-dir", str(tmp / "missing"), *out], ["--data-dir"]),
         ("train-listops-no-data", ["train", "--task", "listops", "--data-dir", str(tmp), *out],
          ["--data-dir", "listops"]),
+        ("plot-out-missing", ["plot", "--out", str(tmp / "missing")], ["--out", "not a directory"]),
+        ("plot-nothing-there", ["plot", "--out", str(tmp)], ["--out", "no experiment results"]),
+        ("plot-unknown", ["plot", "nope", "--out", str(tmp)], ["unknown experiment", "nope"]),
     ]
 
 
@@ -65,7 +68,8 @@ def cases(tmp_path_factory):
     "tolerance-zero", "trials-not-int", "unknown-key", "set-without-equals", "unknown-experiment",
     "reproduce-only-unknown", "pole-unstable", "generate-workers-0", "generate-num-0", "generate-kind",
     "generate-dir-is-file", "train-unknown-key", "train-bad-value", "train-unknown-model",
-    "train-unknown-task", "train-unknown-preset", "train-data-dir-missing", "train-listops-no-data"])
+    "train-unknown-task", "train-unknown-preset", "train-data-dir-missing", "train-listops-no-data",
+    "plot-out-missing", "plot-nothing-there", "plot-unknown"])
 def test_user_error_is_one_line_exit_2(cases, case):
     _, argv, words = cases[case]
     result = runner.invoke(app, argv)

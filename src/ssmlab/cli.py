@@ -207,6 +207,38 @@ def run(
 
 
 @app.command()
+def plot(
+    names: Annotated[list[str] | None, typer.Argument(help="Experiments to redraw (default: every one in --out).")]
+    = None,
+    out: Annotated[Path, typer.Option(help="The directory `reproduce` / `run` wrote.")] = Path("results"),
+):
+    """Redraw experiments' figures from their metrics.json alone (no recomputation), then the report."""
+    from .environment import environment
+    from .experiments import experiments, get
+    from .experiments.report import write_report
+    from .experiments.runner import replot
+
+    if not out.is_dir():
+        raise _usage_error(f"{out} is not a directory; pass the --out of an earlier `ssmlab reproduce`.", "--out")
+    for name in names or []:
+        try:
+            get(name)
+        except KeyError as err:
+            raise _usage_error(str(err.args[0]), "NAMES") from err
+    chosen = names or [n for n in experiments() if (out / n / "metrics.json").exists()]
+    if not chosen:
+        raise _usage_error(f"no experiment results in {out}; run `ssmlab reproduce --out {out}` first.", "--out")
+    for name in chosen:
+        try:
+            figures = replot(name, out)
+        except ValueError as err:
+            raise _usage_error(f"{name}: {err}", "--out") from err
+        typer.echo(f"{name}: {len(figures)} figure(s)")
+    write_report(out, experiments(), environment())
+    typer.echo(f"report: {out / 'report.md'} and {out / 'report.html'}")
+
+
+@app.command()
 def train(
     model: Annotated[str, typer.Option(
         help="Sequence layer name: linear_ssm, stu, ar_stu, lru, s4d, s4, s5, mamba.")] = "stu",

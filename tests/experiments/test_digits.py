@@ -4,14 +4,15 @@ import json
 
 import pytest
 
-from ssmlab.experiments.digits import DigitsConfig, run
+from ssmlab.experiments.digits import DigitsConfig, plot, run
 from ssmlab.layers import layer_names
 
 
 def test_digits_smoke(tmp_path):
     cfg = DigitsConfig(layers=("s4d", "not_a_layer"), epochs=1, d_model=8, target=0.5, below_target_verdict="partial")
     res = run(cfg, tmp_path)
-    assert (tmp_path / "digits_learning_curves.png").stat().st_size > 0
+    [fig] = plot(json.loads(json.dumps(res.metrics)), tmp_path)  # from the metrics as metrics.json holds them
+    assert fig == tmp_path / "digits_learning_curves.png" and fig.stat().st_size > 0
     assert (tmp_path / "s4d" / "config.json").exists() and (tmp_path / "s4d" / "metrics.jsonl").exists()
     curve = res.metrics["curves"]["s4d"]
     acc = curve["test_accuracy"]

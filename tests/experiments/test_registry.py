@@ -63,3 +63,32 @@ def test_reproduce_writes_report_and_survives_a_failing_experiment(tmp_path, mon
 
 def test_ssm_views_registered():
     assert "ssm-views" in experiments()
+
+
+def test_figures_are_drawn_from_metrics_json_and_can_be_redrawn(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "_EXPERIMENTS", dict(registry._EXPERIMENTS))
+    seen = []
+
+    def compute(cfg, out_dir):
+        return Result({"curve": (1.0, 2.0), "n": cfg.n}, [Claim("c", "p", "o", "info")])
+
+    def draw(metrics, out_dir):
+        seen.append(metrics)
+        path = out_dir / f"fig{len(seen)}.png"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n")
+        return [path]
+
+    register(Experiment("test-plot", "paper", "checks", _Cfg, _Cfg(), _Cfg(), compute, draw))
+    from ssmlab.experiments.runner import read_metrics, replot, run_one
+
+    res = run_one("test-plot", tmp_path)
+    assert seen == [{"curve": [1.0, 2.0], "n": 3, "wall_seconds": seen[0]["wall_seconds"]}]  # the JSON, not the tuple
+    assert [f.name for f in res.figures] == ["fig1.png"]
+    assert json.loads((tmp_path / "test-plot" / "metrics.json").read_text())["figures"] == ["fig1.png"]
+    assert [f.name for f in replot("test-plot", tmp_path)] == ["fig2.png"] and seen[1] == seen[0]
+    assert json.loads((tmp_path / "test-plot" / "metrics.json").read_text())["figures"] == ["fig1.png", "fig2.png"]
+    (tmp_path / "test-plot" / "metrics.json").write_text('{"error": "RuntimeError: boom"}')
+    with pytest.raises(ValueError, match="RuntimeError: boom"):
+        read_metrics(tmp_path / "test-plot")
+    with pytest.raises(ValueError, match="does not exist"):
+        replot("test-plot", tmp_path / "elsewhere")

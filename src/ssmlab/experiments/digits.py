@@ -56,17 +56,21 @@ def _train_one(layer: str, cfg: DigitsConfig, out_dir: Path) -> dict:
             "parameters": res.summary["parameters"], "layer_options": tc.layer_options}
 
 
-def _plot(curves: dict[str, dict], cfg: DigitsConfig, out_dir: Path) -> Path:
+def plot(metrics: dict, out_dir: Path) -> list[Path]:
+    """Learning curves (validation accuracy, training loss) per layer, from the metrics `run` wrote."""
+    curves, target = metrics["curves"], metrics["target"]
+    if not curves:
+        return []
     fig, ax = new_figure(2)
     for name, c in curves.items():
         ax[0, 0].plot(c["epochs"], c["val_accuracy"], marker="o", ms=3, label=name)
         ax[0, 1].semilogy(c["epochs"], c["train_loss"], marker="o", ms=3, label=name)
-    ax[0, 0].axhline(cfg.target, color="k", ls="--", lw=0.8, label=f"target {cfg.target:.0%}")
+    ax[0, 0].axhline(target, color="k", ls="--", lw=0.8, label=f"target {target:.0%}")
     ax[0, 0].set(title="sequential digits: validation accuracy", xlabel="epoch", ylabel="accuracy")
     ax[0, 1].set(title="training loss (epoch mean)", xlabel="epoch", ylabel="cross-entropy")
     ax[0, 0].legend()
     ax[0, 1].legend()
-    return save(fig, out_dir / "digits_learning_curves.png")
+    return [save(fig, out_dir / "digits_learning_curves.png")]
 
 
 def run(cfg: DigitsConfig, out_dir: Path) -> Result:
@@ -86,14 +90,13 @@ def run(cfg: DigitsConfig, out_dir: Path) -> Result:
     for name in missing:
         claims.append(Claim(f"{name} reaches >= {cfg.target:.0%} test accuracy on sequential digits",
                             f">= {cfg.target:.0%}", "layer not registered in this build", "info"))
-    fig = _plot(curves, cfg, out_dir) if curves else None
     summary = (f"Sequential digits (L = 64, 10 classes), {cfg.epochs} epochs, width {cfg.d_model}, 2 blocks. "
                + "; ".join(f"{n}: test {c['test_accuracy']:.1%} (best validation {c['best_val_accuracy']:.1%})"
                            for n, c in curves.items())
                + ". STU uses the official-code structure (preset=official); the paper_eq4 default trained much "
                "slower on this task.")
-    return Result(metrics={"curves": curves, "missing_layers": missing}, claims=claims,
-                  figures=[fig] if fig else [], summary=summary)
+    return Result(metrics={"curves": curves, "missing_layers": missing, "target": cfg.target}, claims=claims,
+                  summary=summary)
 
 
 register(Experiment(
@@ -104,4 +107,5 @@ register(Experiment(
     quick=DigitsConfig(epochs=DIGITS_QUICK_EPOCHS, lr=DIGITS_QUICK_LR, below_target_verdict="partial"),
     full=DigitsConfig(),
     run=run,
+    plot=plot,
 ))

@@ -1,9 +1,11 @@
 """Experiment registry: each paper result is one registered experiment.
 
 An experiment module calls `register(Experiment(...))` at import time. It provides a frozen
-config dataclass, a quick and a full configuration, and `run(cfg, out_dir) -> Result`.
-`run` writes its own figures (PNG) and arrays into `out_dir`; the runner writes
-`config.json` and `metrics.json` and collects the claims into the report.
+config dataclass, a quick and a full configuration, `run(cfg, out_dir) -> Result` (the computation:
+metrics, claims, arrays) and `plot(metrics, out_dir) -> list[Path]` (the figures). The runner writes
+`config.json`, then `metrics.json` from the Result, and only then calls `plot` with the metrics read
+back from that file, so every figure can be redrawn from the files alone (`replot`, `ssmlab plot`).
+A plot function reads nothing but its `metrics` argument (and arrays `run` saved in `out_dir`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Experiment:
     quick: Any
     full: Any
     run: Callable[[Any, Path], Result]
+    plot: Callable[[dict[str, Any], Path], list[Path]] | None = None
 
     def config(self, preset: Literal["quick", "full"] = "quick", overrides: dict[str, str] | None = None):
         """The preset config with `key=value` string overrides parsed to the fields' types."""

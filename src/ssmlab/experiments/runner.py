@@ -57,17 +57,53 @@ def run_one(name: str, out_root: Path, preset: Literal["quick", "full"] = "quick
     start = time.perf_counter()
     try:
         result = exp.run(cfg, out_dir)
+        result.metrics.setdefault("wall_seconds", round(time.perf_counter() - start, 2))
+        _write_metrics(out_dir, result)
+        if exp.plot is not None:  # figures are drawn from the file just written, never from memory
+            result.figures = [*result.figures, *exp.plot(read_metrics(out_dir), out_dir)]
+            _write_metrics(out_dir, result)
     except Exception as err:
         atomic_write_text(out_dir / TRACEBACK_FILE, traceback.format_exc())
         write_json(out_dir / "metrics.json", {"error": f"{type(err).__name__}: {err}", "traceback": TRACEBACK_FILE,
                                               "wall_seconds": round(time.perf_counter() - start, 2)})
         raise
-    result.metrics.setdefault("wall_seconds", round(time.perf_counter() - start, 2))
     (out_dir / TRACEBACK_FILE).unlink(missing_ok=True)
+    return result
+
+
+def _write_metrics(out_dir: Path, result: Result) -> None:
     write_json(out_dir / "metrics.json", {"metrics": result.metrics, "claims": result.claims,
                                           "summary": result.summary,
                                           "figures": [_relative(f, out_dir) for f in result.figures]})
-    return result
+
+
+def read_metrics(out_dir: Path) -> dict:
+    """The `metrics` mapping of `out_dir/metrics.json` (ValueError if it is missing or records an error)."""
+    path = Path(out_dir) / "metrics.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist: run the experiment first (`ssmlab run NAME --out DIR`).") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); rerun the experiment.") from None
+    if "metrics" not in data:
+        raise ValueError(f"{path} holds no metrics (the run ended with {data.get('error', 'an error')}); "
+                         "rerun the experiment.")
+    return data["metrics"]
+
+
+def replot(name: str, out_root: Path) -> list[Path]:
+    """Redraw experiment `name`'s figures in `out_root/name` from its metrics.json alone; returns their paths."""
+    exp = get(name)
+    out_dir = Path(out_root) / name
+    metrics = read_metrics(out_dir)
+    if exp.plot is None:
+        return []
+    figures = exp.plot(metrics, out_dir)
+    data = json.loads((out_dir / "metrics.json").read_text())
+    data["figures"] = sorted({*data.get("figures", []), *(_relative(f, out_dir) for f in figures)})
+    write_json(out_dir / "metrics.json", data)
+    return figures
 
 
 def reproduce(out_root: Path, preset: Literal["quick", "full"] = "quick", only: list[str] | None = None,
@@ -98,4 +134,4 @@ def reproduce(out_root: Path, preset: Literal["quick", "full"] = "quick", only: 
     return results
 
 
-__all__ = ["Claim", "environment", "reproduce", "run_one", "write_json"]
+__all__ = ["Claim", "environment", "read_metrics", "replot", "reproduce", "run_one", "write_json"]
