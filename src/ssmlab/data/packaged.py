@@ -44,7 +44,7 @@ def require_package(module: str, task: str):
 
 
 def znormalise(series: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """Per-series, per-channel z-normalisation (x - mean_t) / std_t of float `[L, C]` [UCR convention]."""
+    """Per-series, per-channel z-normalisation (x - mean_t) / std_t of float `[L, C]` (UCR archive convention)."""
     mu = series.mean(axis=0, keepdims=True)
     sd = series.std(axis=0, keepdims=True)
     return (series - mu) / np.maximum(sd, eps)
