@@ -24,8 +24,8 @@ import jax.random as jr
 from ..data.text_corpus import split_bytes, unigram_entropy_bits
 from ..layers import layer_names
 from ..models.generate import generate, tokens_per_second
-from ..train._load import _load_model
 from ..train.config import TrainConfig
+from ..train.load import load_run
 from ..train.loop import train
 from . import verdicts
 from .config import ExperimentConfig
@@ -82,7 +82,7 @@ def _train_one(layer: str, cfg: LMSmallConfig, out_dir: Path) -> dict:
 
 def _generation(run_dir: Path, cfg: LMSmallConfig) -> dict:
     """A text sample and tokens/s of the best checkpoint, or why the model cannot step."""
-    model, _, _, _ = _load_model(run_dir)
+    model = load_run(run_dir).model
     prompt = jnp.asarray(list(cfg.prompt.encode()), jnp.int32)
     try:
         tokens, _ = generate(model, None, prompt, cfg.sample_tokens, jr.key(cfg.seed), cfg.sample_temperature)
