@@ -59,6 +59,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._roles import fields_with_role
 from ..core.ar_recurrence import AR_METHODS as AR_METHODS
 from ..core.ar_recurrence import eq4_recurrence as eq4_recurrence
 from ..core.ar_recurrence import output_recurrence as output_recurrence
@@ -239,7 +240,7 @@ def _work_dtype(u, param) -> jnp.dtype:
 
 def stu_frozen_fields() -> tuple[str, ...]:
     """Names of the frozen fields of `STU` and `STUApprox`: static `FrozenArray`s, so no optimiser sees them."""
-    return ("sigma", "filters_fft")
+    return fields_with_role(STU, "frozen")
 
 
 def _filter_spectrum(seq_len: int, num_filters: int, opts: STUOptions, dtype, use_cache: bool):
@@ -300,9 +301,9 @@ class STU(AbstractSequenceLayer):
     m_phi_plus: Float[Array, "K Hin Hout"]
     m_phi_minus: Float[Array, "K Hin Hout"] | None
     m_u: Float[Array, "ku Hin Hout"] | None
-    m_y: Float[Array, "ky Hout Hout"] | None
-    sigma: FrozenArray = eqx.field(static=True)  # [K], not a pytree leaf (see layers/frozen.py)
-    filters_fft: FrozenArray = eqx.field(static=True)  # [2, n//2+1, J]
+    m_y: Float[Array, "ky Hout Hout"] | None = eqx.field(metadata={"role": "recurrent"})  # AR: 0.1 x LR, wd 0
+    sigma: FrozenArray = eqx.field(static=True, metadata={"role": "frozen"})  # [K], not a leaf (layers/frozen.py)
+    filters_fft: FrozenArray = eqx.field(static=True, metadata={"role": "frozen"})  # [2, n//2+1, J]
     seq_len: int = eqx.field(static=True)
     fft_n: int = eqx.field(static=True)
     options: STUOptions = eqx.field(static=True)
@@ -405,9 +406,9 @@ class STUApprox(AbstractSequenceLayer):
     m_filters_plus: Float[Array, "K Hout"]
     m_filters_minus: Float[Array, "K Hout"] | None
     m_u: Float[Array, "ku Hin Hout"] | None
-    m_y: Float[Array, "ky Hout Hout"] | None
-    sigma: FrozenArray = eqx.field(static=True)  # [K], not a pytree leaf (see layers/frozen.py)
-    filters_fft: FrozenArray = eqx.field(static=True)  # [2, n//2+1, J]
+    m_y: Float[Array, "ky Hout Hout"] | None = eqx.field(metadata={"role": "recurrent"})  # AR: 0.1 x LR, wd 0
+    sigma: FrozenArray = eqx.field(static=True, metadata={"role": "frozen"})  # [K], not a leaf (layers/frozen.py)
+    filters_fft: FrozenArray = eqx.field(static=True, metadata={"role": "frozen"})  # [2, n//2+1, J]
     seq_len: int = eqx.field(static=True)
     fft_n: int = eqx.field(static=True)
     options: STUOptions = eqx.field(static=True)
