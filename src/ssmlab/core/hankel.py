@@ -37,10 +37,10 @@ from typing import Literal
 import numpy as np
 import scipy.fft
 import scipy.linalg
-from jaxtyping import Float, Num
 from scipy.sparse.linalg import LinearOperator, eigsh
 from threadpoolctl import ThreadpoolController
 
+from .._typing import Float, Num
 from .checks import check_float_dtype, check_length
 
 Kind = Literal["hankel", "hankel_l"]
