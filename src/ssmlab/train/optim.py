@@ -12,8 +12,8 @@ dataclass fields of each module on the leaf's path, whatever the module (no laye
   `trainable`.
 * ``recurrent``: SSM / AR parameters (LRU ν, θ, γ, B; S4D log Δt, A, B; Mamba A_log, D, dt bias;
   STU's AR matrix m_y):
-  Adam without weight decay at `ssm_lr_factor` × the learning rate [LRU code `train.py`; S4 code
-  `kernels/kernel.py`; Spectral SSM official code, m_y at 0.1 × LR, wd 0].
+  Adam without weight decay at `ssm_lr_factor` × the learning rate [LRU, App. D (its code's `train.py`); S4, its code's
+  `kernels/kernel.py`; STU, App. C.2 and its official code: m_y at 0.1 × LR, wd 0].
 * ``default``: everything else, AdamW with the config's weight decay.
 
 A role holds for everything below its field (a sub-module under a recurrent field is recurrent
@@ -24,7 +24,7 @@ takes precedence over the metadata. `trainable(model)` is the one filter shared 
 tests; for ssmlab's own layers it equals `eqx.is_inexact_array`.
 
 Schedule: linear warm-up from `lr_min` to `lr` over `warmup_frac` of the steps, then cosine decay
-to `lr_min` at the last step [LRU paper App. D; Spectral SSM paper App. C.2].
+to `lr_min` at the last step [LRU, App. D; STU, App. C.2].
 """
 
 from __future__ import annotations
