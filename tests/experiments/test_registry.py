@@ -97,7 +97,7 @@ def test_figures_are_drawn_from_metrics_json_and_can_be_redrawn(tmp_path, monkey
 # Experiments whose figures are still drawn inside `run` (owned by other branches this round: sweep: lds-filters,
 # lds-study, selective-copying; baselines: lm-small, lra-generated; stucore: stu-theory). The merger removes each
 # name as its experiment gets a `plot`; an entry that already has one fails the test, so the set only shrinks.
-PLOT_PENDING = {"lds-filters", "lds-study", "selective-copying"}
+PLOT_PENDING = {"selective-copying"}
 
 
 def test_every_experiment_draws_its_figures_in_plot():
@@ -111,7 +111,7 @@ def test_every_experiment_draws_its_figures_in_plot():
 # Experiment modules an experiment may import (shared machinery, not other experiments).
 SHARED_MODULES = {"registry", "config", "plotting", "verdicts", "report", "runner"}
 # (importer, imported) pairs waiting for the sweep branch (lds_training moves to train/); the merger removes them.
-IMPORT_PENDING = {("lds_filters", "lds_training"), ("lds_filters", "lds_study"), ("lds_study", "lds_training")}
+IMPORT_PENDING: set[tuple[str, str]] = set()
 
 
 def test_experiments_do_not_import_each_other():

@@ -191,3 +191,82 @@ def test_bidirectional_adds_reversed_pass_with_second_readout(key):
     for mode in ("recurrent", "convolution"):
         y = eqx.filter_jit(layer.with_mode(mode))(u)
         assert float(jnp.max(jnp.abs(y - expect))) <= 1e-10 * float(np.max(np.abs(expect)))
+
+
+# ---------------------------------------------------------------- ablation options [STU, App. C.1]
+def _numpy_recurrence(layer, u):
+    """y_k = Re(C x_k) + D u_k, x_k = λ x_{k-1} + γ B u_k from the raw fields (numpy, complex128 loop).
+
+    λ and γ are rebuilt from the stored arrays by the option's own formula, not by the layer's properties.
+    """
+    if layer.eigenvalue_param == "exp":
+        lam = np.exp(-np.exp(np.asarray(layer.nu_log)) + 1j * np.exp(np.asarray(layer.theta_log)))
+    else:
+        lam = np.asarray(layer.lam_re) + 1j * np.asarray(layer.lam_im)
+    gamma = np.exp(np.asarray(layer.gamma_log)) if layer.gamma_norm else np.ones(lam.shape)
+    b = gamma[:, None] * (np.asarray(layer.b_re) + 1j * np.asarray(layer.b_im))
+    c = np.asarray(layer.c_re) + 1j * np.asarray(layer.c_im)
+    u = np.asarray(u, np.float64)
+    x, ys = np.zeros(lam.shape, np.complex128), []
+    for u_k in u:
+        x = lam * x + b @ u_k
+        ys.append(np.real(c @ x) + np.asarray(layer.d) * u_k)
+    return np.stack(ys)
+
+
+_OPTIONS = [("exp", True), ("direct", True), ("exp", False), ("direct", False)]
+
+
+@pytest.fixture(scope="module")
+def ablation_variants():
+    return {opt: LRU(state_size=5, d_model=3, r_min=0.5, r_max=0.99, eigenvalue_param=opt[0], gamma_norm=opt[1],
+                     dtype=jnp.float64, key=jr.key(4)) for opt in _OPTIONS}
+
+
+def test_default_options_are_the_lru(ablation_variants):
+    default = LRU(state_size=5, d_model=3, r_min=0.5, r_max=0.99, dtype=jnp.float64, key=jr.key(4))
+    assert (default.eigenvalue_param, default.gamma_norm) == ("exp", True)
+    assert default.lam_re is None and default.lam_im is None and default.nu_log is not None
+    same = ablation_variants[("exp", True)]
+    for a, b in zip(jax.tree.leaves(default), jax.tree.leaves(same), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    u = np.random.default_rng(5).standard_normal((40, 3))
+    np.testing.assert_allclose(np.asarray(default(jnp.asarray(u))), _numpy_recurrence(default, u), rtol=1e-11,
+                               atol=1e-11)
+
+
+@pytest.mark.parametrize("opt", _OPTIONS[1:])
+def test_ablated_variants_match_a_numpy_recurrence(ablation_variants, opt):
+    layer = ablation_variants[opt]
+    u = np.random.default_rng(6).standard_normal((40, 3))
+    ref = _numpy_recurrence(layer, u)
+    for mode in ("recurrent", "convolution"):
+        y = layer.with_mode(mode)(jnp.asarray(u))
+        np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-10, atol=1e-10 * np.max(np.abs(ref)))
+    # same key: the direct λ starts at the ring-initialised λ, and B, C, D are the default's
+    base = ablation_variants[("exp", True)]
+    np.testing.assert_allclose(np.asarray(layer.eigenvalues), np.asarray(base.eigenvalues), rtol=1e-14)
+    np.testing.assert_array_equal(np.asarray(layer.b_re), np.asarray(base.b_re))
+    assert (layer.gamma_log is None) == (not opt[1]) and (layer.nu_log is None) == (opt[0] == "direct")
+    # stepping agrees with the sequence call
+    state, ys = layer.init_state(), []
+    for u_t in jnp.asarray(u):
+        state, y_t = layer.step(state, u_t)
+        ys.append(y_t)
+    np.testing.assert_allclose(np.asarray(jnp.stack(ys)), ref, rtol=1e-10, atol=1e-10 * np.max(np.abs(ref)))
+
+
+def test_direct_eigenvalues_are_trained_as_recurrent_parameters(ablation_variants):
+    from ssmlab.train.optim import param_roles, trainable
+
+    layer = ablation_variants[("direct", False)]
+    roles = param_roles(layer)
+    assert roles.lam_re == roles.lam_im == "recurrent"
+    params, static = eqx.partition(layer, trainable(layer))
+    u = jnp.asarray(np.random.default_rng(7).standard_normal((12, 3)))
+    grads = jax.grad(lambda p: jnp.sum(eqx.combine(p, static)(u) ** 2))(params)
+    assert float(jnp.max(jnp.abs(grads.lam_re))) > 0 and grads.nu_log is None and grads.gamma_log is None
+    with pytest.raises(ValueError, match="eigenvalue_param"):
+        LRU(state_size=2, d_model=2, eigenvalue_param="polar", key=jr.key(0))
+    with pytest.raises(TypeError, match="gamma_norm"):
+        LRU(state_size=2, d_model=2, gamma_norm="no", key=jr.key(0))

@@ -22,6 +22,7 @@ Generators (all real systems; seeded with a numpy `seed`, which may also be a `n
 `simulate` runs the recurrence in JAX: diagonal or symmetric A through the modal form and
 `core.scan.linear_recurrence` (sequential or associative), any A through a dense `lax.scan`.
 `LDSStream` yields seeded (input, output) batches of any length; `save`/`load` keep a system in an npz file.
+`seed_streams` and `held_out_set` are the LDS studies' training streams and held-out sequences.
 """
 
 from __future__ import annotations
@@ -439,6 +440,41 @@ def simulate_batch(lds: LDS, us, *, readout: str = "post") -> np.ndarray:
         arrs = [None if m is None else jnp.asarray(m, jnp.float64) for m in (lds.a, lds.b, lds.c, lds.d, lam_np, v_np)]
         y = _simulate_batch(*arrs, jnp.asarray(us), readout=readout, mode="sequential" if modal else "dense")
         return np.asarray(y)
+
+
+HELD_OUT_STREAM = 999
+"""Stream offset of the LDS studies' held-out sequences: seed 1000·seed + 999 (training streams use + 0, 1, ...)."""
+
+
+def seed_streams(lds: LDS, *, seq_len: int, chunk: int, num_streams: int, seed: int = 0, readout: str = "post",
+                 dtype: str = "float32"):
+    """`data(c)` for `train.sweep.train_sweep`: chunk c of `num_streams` batch-1 streams (the LDS studies' data).
+
+    Stream s is `LDSStream(seed=1000·seed + s, batch_size=chunk)`; its batch c holds the `chunk` fresh
+    sequences of steps c·chunk .. (c+1)·chunk - 1, returned as {"x": [chunk, S, 1, L, d_in], "y": [chunk, S,
+    1, L, d_out]} (step, stream, batch of one sequence).
+    """
+    check_length("num_streams", num_streams)
+    streams = [LDSStream(lds, seq_len=seq_len, batch_size=chunk, seed=1000 * seed + s, readout=readout, dtype=dtype)
+               for s in range(num_streams)]
+
+    def data(c: int) -> dict[str, np.ndarray]:
+        parts = [st.batch(c) for st in streams]
+        return {k: np.stack([p[k] for p in parts], 1)[:, :, None] for k in ("x", "y")}
+
+    return data
+
+
+def held_out_set(lds: LDS, *, seq_len: int, num_sequences: int, seed: int = 0, readout: str = "post",
+                 dtype: str = "float32") -> tuple[dict[str, np.ndarray], float]:
+    """({"x": [E, L, d_in], "y": [E, L, d_out]} from the held-out stream (`HELD_OUT_STREAM`), normaliser E[y²]).
+
+    E[y²] is the mean square of the held-out outputs (float64): the MSE of the zero predictor, by which the
+    studies divide to report a normalised MSE.
+    """
+    b = LDSStream(lds, seq_len=seq_len, batch_size=num_sequences, seed=1000 * seed + HELD_OUT_STREAM,
+                  readout=readout, dtype=dtype).batch(0)
+    return b, float(np.mean(b["y"].astype(np.float64) ** 2))
 
 
 def save(lds: LDS, path: str | os.PathLike) -> Path:

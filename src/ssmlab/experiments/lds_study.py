@@ -1,14 +1,17 @@
-r"""Learning a marginally-stable LDS: STU vs LRU, and the LRU ablation [STU, §3.1, Fig. 3, App. C.1].
+r"""Learning a marginally-stable LDS: STU vs LRU (and Mamba), and the LRU ablation [STU, §3.1, Fig. 3, App. C.1].
 
 System (`ssmlab.data.lds.paper_lds`): N = 4, d_in = d_out = 3, A = diag(0.9999 ξ) with random signs ξ,
 B, C, diag(D) iid N(0, 1); post-update readout. Each training step draws a fresh input sequence
 u ~ N(0, I) of length L (batch size 1) and its exact output y; loss = mean squared error; Adam with a
-fixed learning rate from a grid; the runs of a grid are trained together (`lds_training.train_sweep`).
+fixed learning rate from a grid; the runs of a grid are trained together as one vmapped program
+(`ssmlab.train.sweep.train_sweep`, objective `PerStepRegression`: the per-step MSE).
 
 Models: one STU layer, preset `paper_eq4` (ŷ_t = ŷ_{t-2} + 3 input taps + K = 25 filters of both
 branches, weights initialised to 0); one LRU layer (stable exp parameterisation, γ normalisation, ring
-init r ∈ [0, 1), phase ∈ [0, 2π), N = 16). Ablation: `AblatedLRU` without the stable exp
-parameterisation (λ = p + iq trained directly), without γ normalisation (γ = 1), and without both.
+init r ∈ [0, 1), phase ∈ [0, 2π), N = 16); one Mamba block (`mamba`, width 3, N = 16, its own lr
+grid): the paper has no Mamba, so its row is information, not a verdict [Mamba, §3.4]. Ablation: the
+LRU's ablation options (`LRU(eigenvalue_param="direct")`: λ = λ_re + iλ_im trained directly;
+`gamma_norm=False`: γ = 1) one at a time and both together.
 
 Reported numbers use the normalised loss  ℓ / E[y²]  (1 = the trivial zero predictor), with E[y²]
 estimated on held-out sequences. Samples-to-threshold = first step at which the moving average
@@ -28,24 +31,28 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import jax.numpy as jnp
+import jax
 import jax.random as jr
 import numpy as np
 
-from ..data.lds import LDS, LDSStream, paper_lds, save
+from ..data.lds import HELD_OUT_STREAM, held_out_set, paper_lds, save, seed_streams
 from ..layers.base import make_layer
-from . import lds_training as T
+from ..train.sweep import Sweep, grid_sweep, train_sweep
 from .config import ExperimentConfig
 from .plotting import new_figure
 from .plotting import save as save_fig
 from .registry import Claim, Experiment, Result, register
 
-ABLATIONS = {"no exp-param": (0, 1), "no gamma-norm": (1, 0), "neither": (0, 0)}
+ABLATIONS = {"no exp-param": {"eigenvalue_param": "direct"}, "no gamma-norm": {"gamma_norm": False},
+             "neither": {"eigenvalue_param": "direct", "gamma_norm": False}}
+"""The LRU ablation variants of [STU, App. C.1] as `LRU` options (everything else as in the LRU runs)."""
+MODELS = ("stu", "lru", "mamba")
 
 
 @dataclasses.dataclass(frozen=True)
 class LDSStudyConfig(ExperimentConfig):
-    """Sizes and grids of the STU-vs-LRU study (paper values where known, ours otherwise; spec §7)."""
+    """Sizes and grids of the study. The system, batch size 1, fixed-lr Adam and K = 25 follow [STU, §3.1,
+    App. C.1]; L, the step counts, grids, seeds, thresholds and the LRU/Mamba state sizes are ours (not given)."""
 
     CHOICES = {"readout": ("post", "pre")}
 
@@ -60,6 +67,9 @@ class LDSStudyConfig(ExperimentConfig):
     seeds: int = 3
     num_filters: int = 25
     lru_state_size: int = 16
+    mamba: bool = True
+    mamba_learning_rates: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+    mamba_state_size: int = 16
     ablation: bool = True
     ablation_learning_rates: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
     ablation_seeds: int = 3
@@ -74,29 +84,11 @@ class LDSStudyConfig(ExperimentConfig):
 def _check(cfg: LDSStudyConfig) -> None:
     if cfg.steps < 50 or cfg.steps % cfg.chunk:
         raise ValueError(f"steps must be >= 50 and a multiple of chunk; got steps={cfg.steps}, chunk={cfg.chunk}.")
-    if cfg.seeds < 1 or cfg.ablation_seeds < 1 or not cfg.learning_rates:
-        raise ValueError("need seeds >= 1, ablation_seeds >= 1 and at least one learning rate.")
+    if cfg.seeds < 1 or cfg.ablation_seeds < 1 or not cfg.learning_rates or (cfg.mamba and not
+                                                                               cfg.mamba_learning_rates):
+        raise ValueError("need seeds >= 1, ablation_seeds >= 1 and at least one learning rate per grid.")
     if not 0 < cfg.threshold < cfg.plateau_level <= 1:
         raise ValueError(f"need 0 < threshold < plateau_level <= 1; got {cfg.threshold}, {cfg.plateau_level}.")
-
-
-def seed_streams(lds: LDS, cfg, num_seeds: int):
-    """`data(c)` for `train_sweep`: chunk c of the per-seed streams, stacked as [chunk, S, L, d]."""
-    streams = [LDSStream(lds, seq_len=cfg.seq_len, batch_size=cfg.chunk, seed=1000 * cfg.seed + s,
-                         readout=cfg.readout) for s in range(num_seeds)]
-
-    def data(c: int):
-        parts = [st.batch(c) for st in streams]
-        return np.stack([p["x"] for p in parts], 1), np.stack([p["y"] for p in parts], 1)
-
-    return data
-
-
-def eval_set(lds: LDS, cfg):
-    """Held-out sequences (their own stream seed) and the normaliser E[y²]."""
-    b = LDSStream(lds, seq_len=cfg.seq_len, batch_size=cfg.eval_sequences, seed=1000 * cfg.seed + 999,
-                  readout=cfg.readout).batch(0)
-    return jnp.asarray(b["x"]), jnp.asarray(b["y"]), float(np.mean(b["y"].astype(np.float64) ** 2))
 
 
 def moving_average(losses: np.ndarray, window: int) -> np.ndarray:
@@ -111,7 +103,7 @@ def first_crossing(curve: np.ndarray, level: float, window: int) -> float:
     return float((hits[0] + 1) * window) if hits.size else float("inf")
 
 
-def summarise_grid(losses, held, sweep: T.Sweep, norm: float, window: int) -> dict:
+def summarise_grid(losses, held, sweep: Sweep, norm: float, window: int) -> dict:
     """Per learning rate: smoothed train curves, held-out NMSE curves, learn/stable flags; and the best lr.
 
     Flags use the held-out curve (a fixed set, so free of the batch-1 sampling noise): `learns` = final
@@ -146,40 +138,36 @@ def _crossings(losses, sweep, lr, norm, window, level) -> list[float]:
     return [first_crossing(curves[:, i], level, window) for i in range(len(runs))]
 
 
-def _train_stu(lds, cfg, data, sweep, x_ev, y_ev):
-    models = [make_layer("stu", d_model=lds.d_in, seq_len=cfg.seq_len, key=jr.key(1000 * cfg.seed + int(s)),
-                         num_filters=cfg.num_filters, preset="paper_eq4") for s in sweep.seed_index]
-    _, _, losses, held = T.train_sweep(models, sweep, data, steps=cfg.steps, chunk=cfg.chunk, eval_data=(x_ev, y_ev))
-    return losses, held
+def _key(cfg, s) -> jax.Array:
+    """Init key of seed s: the same 1000·seed + s as its data stream."""
+    return jr.key(1000 * cfg.seed + int(s))
 
 
-def _lru(lds, cfg, s):
-    return make_layer("lru", d_model=lds.d_in, seq_len=cfg.seq_len, key=jr.key(1000 * cfg.seed + int(s)),
-                      state_size=cfg.lru_state_size)
+def _build(name: str, lds, cfg, s, **options):
+    sizes = {"stu": {"num_filters": cfg.num_filters, "preset": "paper_eq4"},
+             "lru": {"state_size": cfg.lru_state_size}, "mamba": {"state_size": cfg.mamba_state_size}}[name]
+    return make_layer(name, d_model=lds.d_in, seq_len=cfg.seq_len, key=_key(cfg, s), **sizes, **options)
 
 
-def _train_lru(lds, cfg, data, sweep, x_ev, y_ev):
-    models = [_lru(lds, cfg, s) for s in sweep.seed_index]
-    params, static, losses, held = T.train_sweep(models, sweep, data, steps=cfg.steps, chunk=cfg.chunk,
-                                                 eval_data=(x_ev, y_ev))
-    radii = [float(np.max(np.abs(np.asarray(T.unstack_run(params, static, r).eigenvalues))))
-             for r in range(sweep.num_runs)]
-    return losses, held, radii
+def _grid(cfg, name: str) -> tuple[float, ...]:
+    return cfg.mamba_learning_rates if name == "mamba" else cfg.learning_rates
 
 
-def _train_ablation(lds, cfg, data, x_ev, y_ev):
-    """One sweep over (variant, learning rate, seed) of `AblatedLRU`; returns per-variant sweeps and results."""
-    names = list(ABLATIONS)
-    grid = T.grid_sweep(cfg.ablation_learning_rates, cfg.ablation_seeds)
-    nv, r0 = len(names), grid.num_runs
-    sweep = T.Sweep(np.tile(grid.learning_rates, nv), np.tile(grid.seed_index, nv), np.repeat(np.arange(nv), r0))
-    models = [T.AblatedLRU(_lru(lds, cfg, s), exp_param=bool(ABLATIONS[names[v]][0]),
-                           gamma_norm=bool(ABLATIONS[names[v]][1]))
-              for v, s in zip(sweep.mask_index, sweep.seed_index, strict=True)]
-    masks = jnp.asarray([ABLATIONS[n] for n in names], dtype=jnp.int32)
-    _, _, losses, held = T.train_sweep(models, sweep, data, steps=cfg.steps, chunk=cfg.chunk, masks=masks,
-                                       mask_fn=T.set_tricks, eval_data=(x_ev, y_ev))
-    return {n: (losses[:, v * r0:(v + 1) * r0], held[:, v * r0:(v + 1) * r0], grid) for v, n in enumerate(names)}
+def _train(name: str, lds, cfg, data, held_out, sweep: Sweep, **options):
+    """(per-step losses [steps, R], held-out MSE [steps // chunk + 1, R], trained stacked result) of one grid."""
+    models = [_build(name, lds, cfg, s, **options) for s in sweep.seed_index]
+    res = train_sweep(models, sweep, data, steps=cfg.steps, chunk=cfg.chunk, eval_data=held_out)
+    return res.losses, res.evals["mse"], res
+
+
+def _train_ablation(lds, cfg, data, held_out):
+    """One sweep per variant (its options are static: a different program) over (learning rate, seed)."""
+    grid = grid_sweep(cfg.ablation_learning_rates, cfg.ablation_seeds)
+    out = {}
+    for name, options in ABLATIONS.items():
+        losses, held, _ = _train("lru", lds, cfg, data, held_out, grid, **options)
+        out[name] = (losses, held, grid)
+    return out
 
 
 def _y_floor(summaries) -> float:
@@ -194,35 +182,42 @@ def _samples_axis(ax, steps: int) -> None:
         ax.xaxis.set_major_formatter(lambda v, _: f"{v / 1000:g}k")
 
 
-def _plot_fig3(out_dir, summaries, cfg, window):
-    fig, ax = new_figure(3, width=4.6)
-    x = np.arange(1, cfg.steps // window + 1) * window
-    floor = _y_floor({k: summaries[k] for k in ("stu", "lru")})
-    for i, name in enumerate(("stu", "lru")):
-        for lr, row in summaries[name]["lr"].items():
+def _plot_fig3(metrics: dict, out_dir: Path) -> Path:
+    """Train curves per lr of each model, then the best lr of each with its held-out points."""
+    setup = metrics["setup"]
+    names = [n for n in MODELS if n in metrics]
+    steps, window, chunk = setup["steps"], setup["window"], setup["chunk"]
+    fig, ax = new_figure(len(names) + 1, width=4.6)
+    x = np.arange(1, steps // window + 1) * window
+    floor = _y_floor({k: metrics[k] for k in names})
+    for i, name in enumerate(names):
+        for lr, row in metrics[name]["lr"].items():
             ax[0, i].semilogy(x, np.maximum(row["curve"], 1e-8), label=f"lr {lr}")
         ax[0, i].set(title=f"{name.upper()}: normalised train loss", xlabel="samples", ylim=(floor, 3))
-        _samples_axis(ax[0, i], cfg.steps)
+        _samples_axis(ax[0, i], steps)
         ax[0, i].legend(fontsize=7)
-    x_held = np.arange(cfg.steps // cfg.chunk + 1) * cfg.chunk
-    for name, style in (("stu", "-"), ("lru", "--")):
-        s = summaries[name]
+    best_ax = ax[0, len(names)]
+    x_held = np.arange(steps // chunk + 1) * chunk
+    for name, style in zip(names, ("-", "--", "-."), strict=False):
+        s = metrics[name]
         if s["best_lr"] is None:
+            best_ax.plot([], [], style, label=f"{name.upper()}: diverged at every lr")
             continue
         row = s["lr"][f"{s['best_lr']:g}"]
-        line = ax[0, 2].semilogy(x, np.maximum(row["curve"], 1e-8), style,
-                                 label=f"{name.upper()} (lr {s['best_lr']:g})")
-        ax[0, 2].semilogy(x_held, np.maximum(row["held_out_curve"], 1e-8), "o", ms=3, color=line[0].get_color())
-    ax[0, 2].axhline(cfg.threshold, color="k", lw=0.8, ls=":", label=f"threshold {cfg.threshold:g}")
-    ax[0, 2].set(title="best lr of each (dots: held-out)", xlabel="samples", ylim=(floor, 3))
-    _samples_axis(ax[0, 2], cfg.steps)
-    ax[0, 2].legend(fontsize=7)
+        line = best_ax.semilogy(x, np.maximum(row["curve"], 1e-8), style, label=f"{name.upper()} (lr {s['best_lr']:g})")
+        best_ax.semilogy(x_held, np.maximum(row["held_out_curve"], 1e-8), "o", ms=3, color=line[0].get_color())
+    best_ax.axhline(setup["threshold"], color="k", lw=0.8, ls=":", label=f"threshold {setup['threshold']:g}")
+    best_ax.set(title="best lr of each (dots: held-out)", xlabel="samples", ylim=(floor, 3))
+    _samples_axis(best_ax, steps)
+    best_ax.legend(fontsize=7)
     return save_fig(fig, out_dir / "fig3_stu_vs_lru.png")
 
 
-def _plot_ablation(out_dir, summaries, cfg, window):
+def _plot_ablation(metrics: dict, out_dir: Path) -> Path:
+    summaries = {"LRU (all tricks)": metrics["lru"], **metrics["ablation"]}
+    steps, window = metrics["setup"]["steps"], metrics["setup"]["window"]
     fig, ax = new_figure(1, width=5.5)
-    x = np.arange(1, cfg.steps // window + 1) * window
+    x = np.arange(1, steps // window + 1) * window
     for name, s in summaries.items():
         if s["best_lr"] is None:
             ax[0, 0].plot([], [], label=f"{name}: diverged at every lr")
@@ -231,9 +226,18 @@ def _plot_ablation(out_dir, summaries, cfg, window):
                           label=f"{name} (lr {s['best_lr']:g})")
     ax[0, 0].set(title="LRU ablation (best lr of each)", xlabel="samples", ylabel="normalised train loss",
                  ylim=(_y_floor(summaries), 10))
-    _samples_axis(ax[0, 0], cfg.steps)
+    _samples_axis(ax[0, 0], steps)
     ax[0, 0].legend(fontsize=7)
     return save_fig(fig, out_dir / "lru_ablation.png")
+
+
+def plot(metrics: dict, out_dir: Path) -> list[Path]:
+    """Figure 3 (STU, LRU and Mamba curves) and the LRU ablation, from the metrics `run` wrote."""
+    out_dir = Path(out_dir)
+    figures = [_plot_fig3(metrics, out_dir)]
+    if "ablation" in metrics:
+        figures.append(_plot_ablation(metrics, out_dir))
+    return figures
 
 
 def _median(xs: list[float]) -> float:
@@ -283,60 +287,83 @@ def _ablation_claims(abl: dict, lru_best: float) -> list[Claim]:
     return claims
 
 
+def _mamba_claim(summ: dict, cross: dict) -> Claim:
+    """Information only: no paper trains Mamba on this system [STU, §3.1 has STU and LRU]."""
+    m = summ["mamba"]
+    n = _median(cross["mamba"])
+    reach = f"{n:.0f} samples to the threshold" if np.isfinite(n) else "never reached the threshold"
+    ours = ("diverged at every lr" if m["best_lr"] is None else
+            f"best held-out NMSE {m['best_eval_nmse']:.3g} at lr {m['best_lr']:g}, {reach} (median over seeds); "
+            f"STU {summ['stu']['best_eval_nmse']:.3g} ({_median(cross['stu']):.0f}), LRU "
+            f"{summ['lru']['best_eval_nmse']:.3g} ({_median(cross['lru']):.0f})")
+    return Claim("Mamba (selective SSM) next to STU and LRU on the marginally-stable LDS",
+                 "no published comparison (our addition)", ours, "info")
+
+
 def run(cfg: LDSStudyConfig, out_dir: Path) -> Result:
-    """Train the STU and LRU learning-rate grids (and the LRU ablation) on the paper's LDS; Figure 3."""
+    """Train the STU, LRU (and Mamba) learning-rate grids and the LRU ablation on the paper's LDS (Figure 3)."""
     _check(cfg)
     out_dir = Path(out_dir)
     lds = paper_lds(seed=cfg.system_seed)
     save(lds, out_dir / "lds_system.npz")
-    x_ev, y_ev, norm = eval_set(lds, cfg)
+    held_out, norm = held_out_set(lds, seq_len=cfg.seq_len, num_sequences=cfg.eval_sequences, seed=cfg.seed,
+                                  readout=cfg.readout)
     window = max(cfg.steps // 50, 1)
-    sweep = T.grid_sweep(cfg.learning_rates, cfg.seeds)
-    data = seed_streams(lds, cfg, max(cfg.seeds, cfg.ablation_seeds))
-    stu_losses, stu_held = _train_stu(lds, cfg, data, sweep, x_ev, y_ev)
-    lru_losses, lru_held, lru_radii = _train_lru(lds, cfg, data, sweep, x_ev, y_ev)
-    summ = {"stu": summarise_grid(stu_losses, stu_held, sweep, norm, window),
-            "lru": summarise_grid(lru_losses, lru_held, sweep, norm, window)}
-    arrays = {"stu_losses": stu_losses, "lru_losses": lru_losses, "stu_held_out": stu_held, "lru_held_out": lru_held,
-              "learning_rates": sweep.learning_rates, "seed_index": sweep.seed_index, "norm": np.asarray(norm)}
+    data = seed_streams(lds, seq_len=cfg.seq_len, chunk=cfg.chunk, num_streams=max(cfg.seeds, cfg.ablation_seeds),
+                        seed=cfg.seed, readout=cfg.readout)
+    names = [n for n in MODELS if n != "mamba" or cfg.mamba]
+    sweeps = {n: grid_sweep(_grid(cfg, n), cfg.seeds) for n in names}
+    trained = {n: _train(n, lds, cfg, data, held_out, sweeps[n]) for n in names}
+    summ = {n: summarise_grid(lo, he, sweeps[n], norm, window) for n, (lo, he, _) in trained.items()}
+    arrays = {"learning_rates": sweeps["lru"].learning_rates, "seed_index": sweeps["lru"].seed_index,
+              "norm": np.asarray(norm)}
+    for n, (lo, he, _) in trained.items():
+        arrays.update({f"{n}_losses": lo, f"{n}_held_out": he})
+    if cfg.mamba:
+        arrays["mamba_learning_rates"] = sweeps["mamba"].learning_rates
     cross, plateau = {}, {}
-    for name, losses in (("stu", stu_losses), ("lru", lru_losses)):
+    for name, (losses, _, _) in trained.items():
         best = summ[name]["best_lr"]
-        cross[name] = _crossings(losses, sweep, best, norm, window, cfg.threshold) if best else []
-        plateau[name] = _crossings(losses, sweep, best, norm, window, cfg.plateau_level) if best else []
+        cross[name] = _crossings(losses, sweeps[name], best, norm, window, cfg.threshold) if best else []
+        plateau[name] = _crossings(losses, sweeps[name], best, norm, window, cfg.plateau_level) if best else []
     n_stu, n_lru = _median(cross["stu"]), _median(cross["lru"])
     f_stu, f_lru = (min(_median(plateau[k]), cfg.steps) / cfg.steps for k in ("stu", "lru"))
-    best_runs = np.nonzero(sweep.learning_rates == summ["lru"]["best_lr"])[0] if summ["lru"]["best_lr"] else []
-    radius = [lru_radii[r] for r in best_runs]
-    metrics = {"normaliser_E_y2": norm, "stu": summ["stu"], "lru": summ["lru"],
-               "samples_to_threshold": {"stu": cross["stu"], "lru": cross["lru"], "median_stu": n_stu,
-                                        "median_lru": n_lru},
-               "plateau_fraction": {"stu": f_stu, "lru": f_lru}, "lru_learned_spectral_radius": radius}
+    lru_res, best_lr = trained["lru"][2], summ["lru"]["best_lr"]
+    best_runs = np.nonzero(sweeps["lru"].learning_rates == best_lr)[0] if best_lr else []
+    radius = [float(np.max(np.abs(np.asarray(lru_res.model(int(r)).eigenvalues)))) for r in best_runs]
+    metrics = {"normaliser_E_y2": norm, **summ,
+               "samples_to_threshold": {**cross, **{f"median_{n}": _median(cross[n]) for n in names}},
+               "plateau_fraction": {"stu": f_stu, "lru": f_lru}, "lru_learned_spectral_radius": radius,
+               "setup": {"steps": cfg.steps, "chunk": cfg.chunk, "window": window, "threshold": cfg.threshold}}
+    if cfg.mamba:
+        metrics["plateau_fraction"]["mamba"] = min(_median(plateau["mamba"]), cfg.steps) / cfg.steps
     claims = [_lr_claim(summ["stu"], summ["lru"]), _ratio_claim(n_stu, n_lru, cfg.steps),
               _plateau_claim(f_stu, f_lru),
               Claim("LRU learns |λ| close to the system's 0.9999", "needed to fit the LDS",
                     f"max |λ| after training at the best lr: {', '.join(f'{r:.5f}' for r in radius)}", "info")]
-    figures = [_plot_fig3(out_dir, summ, cfg, window)]
+    if cfg.mamba:
+        claims.append(_mamba_claim(summ, cross))
     if cfg.ablation:
-        abl = _train_ablation(lds, cfg, data, x_ev, y_ev)
+        abl = _train_ablation(lds, cfg, data, held_out)
         summ_abl = {n: summarise_grid(lo, he, sw, norm, window) for n, (lo, he, sw) in abl.items()}
         metrics["ablation"] = summ_abl
         arrays.update({f"ablation_{n.replace(' ', '_')}_losses": v[0] for n, v in abl.items()})
         claims += _ablation_claims(summ_abl, summ["lru"]["best_eval_nmse"])
-        figures.append(_plot_ablation(out_dir, {"LRU (all tricks)": summ["lru"], **summ_abl}, cfg, window))
     np.savez(out_dir / "lds_study_losses.npz", **arrays)
+    mamba = (f", Mamba N={cfg.mamba_state_size} at lr ∈ {list(cfg.mamba_learning_rates)} (best "
+             f"{summ['mamba']['best_lr']}, held-out NMSE {summ['mamba']['best_eval_nmse']:.3g})" if cfg.mamba else "")
     summary = (
         f"Paper LDS (system seed {cfg.system_seed}, N=4, 3→3, ρ=0.9999), L={cfg.seq_len}, {cfg.steps} steps of batch "
         f"1, Adam at fixed lr ∈ {list(cfg.learning_rates)}, {cfg.seeds} seed(s) per lr (seed s: data stream and "
-        f"init key {1000 * cfg.seed}+s, s = 0..{cfg.seeds - 1}; held-out stream {1000 * cfg.seed + 999}), "
-        f"STU K={cfg.num_filters} (paper_eq4, zero init), LRU N={cfg.lru_state_size}. Best lr: STU "
+        f"init key {1000 * cfg.seed}+s, s = 0..{cfg.seeds - 1}; held-out stream {1000 * cfg.seed + HELD_OUT_STREAM}), "
+        f"STU K={cfg.num_filters} (paper_eq4, zero init), LRU N={cfg.lru_state_size}{mamba}. Best lr: STU "
         f"{summ['stu']['best_lr']}, LRU {summ['lru']['best_lr']}; held-out NMSE {summ['stu']['best_eval_nmse']:.3g} "
         f"vs {summ['lru']['best_eval_nmse']:.3g}. Samples to NMSE ≤ {cfg.threshold:g} (median over seeds): STU "
         f"{n_stu:.0f}, LRU {n_lru:.0f}."
         + (f" Ablation: {cfg.ablation_seeds} seed(s) × lr ∈ {list(cfg.ablation_learning_rates)} per variant."
            if cfg.ablation else "")
     )
-    return Result(metrics=metrics, claims=claims, figures=figures, summary=summary)
+    return Result(metrics=metrics, claims=claims, summary=summary)
 
 
 register(Experiment(
@@ -345,7 +372,9 @@ register(Experiment(
     checks="STU vs LRU on a marginally-stable LDS: samples to threshold, LR robustness, LRU plateau, LRU ablation",
     config_cls=LDSStudyConfig,
     quick=LDSStudyConfig(seq_len=256, steps=1000, chunk=100, seeds=2, ablation_learning_rates=(1e-3, 3e-3, 1e-2),
+                         mamba_learning_rates=(3e-3, 1e-2),
                          ablation_seeds=1, eval_sequences=16),
     full=LDSStudyConfig(),
     run=run,
+    plot=plot,
 ))

@@ -18,6 +18,12 @@ Optimiser groups: `RECURRENT_FIELDS` (ν, θ, γ, B) are the ones the LRU code t
 no weight decay and a reduced learning rate; they declare it on the field
 (`eqx.field(metadata={"role": "recurrent"})`), which `ssmlab.train.optim` reads.
 In float32, |λ| rounds to exactly 1.0 once exp(ν_log) < ~3e-8 (ν_log < ~-17.3); it never exceeds 1.
+
+Ablation options (the LRU ablation of [STU, App. C.1]; defaults are the LRU above):
+
+* ``eigenvalue_param="direct"``: λ = λ_re + i λ_im is trained as two real arrays (`lam_re`, `lam_im`, started
+  at the ring-initialised λ; `nu_log` and `theta_log` are None). Nothing keeps |λ| < 1 then.
+* ``gamma_norm=False``: γ = 1 (no normalisation; `gamma_log` is None), so x_k = λ ⊙ x_{k-1} + B u_k.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import dataclasses
 import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
+from jax import lax
 from jaxtyping import Array, Complex, Float, Num, PRNGKeyArray
 
 from .._roles import fields_with_role
@@ -37,6 +44,7 @@ from ..core.scan import linear_recurrence
 from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
 
 _MODES = ("recurrent", "convolution")
+_EIGENVALUE_PARAMS = ("exp", "direct")
 
 
 def lru_eigenvalues(nu_log: Float[Array, " N"], theta_log: Float[Array, " N"]) -> Complex[Array, " N"]:
@@ -98,6 +106,10 @@ class LRU(AbstractSequenceLayer):
     c2_im: Float[Array, "H N"] | None
     mode: str = eqx.field(static=True)
     scan_method: str = eqx.field(static=True)
+    lam_re: Float[Array, " N"] | None = eqx.field(metadata={"role": "recurrent"})
+    lam_im: Float[Array, " N"] | None = eqx.field(metadata={"role": "recurrent"})
+    eigenvalue_param: str = eqx.field(static=True)
+    gamma_norm: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -110,6 +122,8 @@ class LRU(AbstractSequenceLayer):
         mode: str = "recurrent",
         scan_method: str = "auto",
         bidirectional: bool = False,
+        eigenvalue_param: str = "exp",
+        gamma_norm: bool = True,
         dtype=jnp.float32,
         key: PRNGKeyArray,
     ):
@@ -117,6 +131,8 @@ class LRU(AbstractSequenceLayer):
 
         `bidirectional` (S5 style, our choice): the same λ, γ, B run on the reversed sequence with
         their own readout C2, y = Re(C x_fwd) + rev(Re(C2 x_bwd)) + D u (non-causal).
+        `eigenvalue_param` ("exp" | "direct") and `gamma_norm` switch the ablation options (module docstring);
+        every option draws the same λ, B, C, D from `key`.
         """
         check_positive_int("state_size", state_size)
         check_positive_int("d_model", d_model)
@@ -124,6 +140,10 @@ class LRU(AbstractSequenceLayer):
         _check_ring(r_min, r_max, max_phase)
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}; got {mode!r}.")
+        if eigenvalue_param not in _EIGENVALUE_PARAMS:
+            raise ValueError(f"eigenvalue_param must be one of {_EIGENVALUE_PARAMS}; got {eigenvalue_param!r}.")
+        if not isinstance(gamma_norm, bool):
+            raise TypeError(f"gamma_norm must be True or False; got {gamma_norm!r}.")
         k_ring, k_b1, k_b2, k_c1, k_c2, k_d, k_e1, k_e2 = jr.split(key, 8)
         self.nu_log, self.theta_log = ring_init(k_ring, state_size=state_size, r_min=r_min, r_max=r_max,
                                                 max_phase=max_phase, dtype=dtype)
@@ -139,15 +159,27 @@ class LRU(AbstractSequenceLayer):
         self.c2_im = c_scale * jr.normal(k_e2, (d_model, state_size), dtype) if bidirectional else None
         self.mode = mode
         self.scan_method = scan_method
+        self.eigenvalue_param, self.gamma_norm = eigenvalue_param, gamma_norm
+        self.lam_re = self.lam_im = None
+        if eigenvalue_param == "direct":  # the same ring-initialised λ, trained as λ_re + i λ_im
+            lam = lru_eigenvalues(self.nu_log, self.theta_log)
+            self.lam_re, self.lam_im = jnp.real(lam), jnp.imag(lam)
+            self.nu_log = self.theta_log = None
+        if not gamma_norm:
+            self.gamma_log = None
 
     @property
     def eigenvalues(self) -> Complex[Array, " N"]:
-        """Diagonal recurrence λ (complex, |λ| < 1)."""
+        """Diagonal recurrence λ (complex; |λ| < 1 in the default exp parameterisation)."""
+        if self.eigenvalue_param == "direct":
+            return lax.complex(self.lam_re, self.lam_im)
         return lru_eigenvalues(self.nu_log, self.theta_log)
 
     @property
     def b_normalised(self) -> Complex[Array, "N H"]:
-        """γ ⊙ B: the input matrix with the normalisation folded in."""
+        """γ ⊙ B: the input matrix with the normalisation folded in (B itself when `gamma_norm` is off)."""
+        if not self.gamma_norm:
+            return self.b_re + 1j * self.b_im
         return jnp.exp(self.gamma_log)[:, None] * (self.b_re + 1j * self.b_im)
 
     @property
@@ -175,7 +207,7 @@ class LRU(AbstractSequenceLayer):
         """Zero state x_{-1} [N] (complex, in the parameters' precision); refused when bidirectional."""
         if self.c2_re is not None:
             refuse_bidirectional(self, "run step by step")
-        return jnp.zeros(self.nu_log.shape, jnp.result_type(self.eigenvalues, self.b_normalised))
+        return jnp.zeros(self.b_re.shape[:1], jnp.result_type(self.eigenvalues, self.b_normalised))
 
     def step(self, state: Complex[Array, " N"], u_t: Num[Array, " H"]) -> tuple[Array, Float[Array, " H"]]:
         """x_k = λ ⊙ x_{k-1} + γ ⊙ (B u_k), y_k = Re(C x_k) + D ⊙ u_k [LRU, eq. (7)]."""

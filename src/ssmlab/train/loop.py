@@ -61,6 +61,7 @@ from .metrics import MetricsLog
 from .objectives import objective_for, score
 from .optim import count_parameters, lr_schedule, make_optimizer, trainable
 from .progress_bar import TrainProgress
+from .step import eval_sums, loss_and_grad
 
 
 class TrainingDiverged(RuntimeError):
@@ -112,21 +113,15 @@ def _make_steps(optimizer: optax.GradientTransformation, objective):
     @eqx.filter_jit
     def train_step(model, state, opt_state, x, y, key, mask=None):
         diff, static = eqx.partition(model, trainable(model))
-
-        def loss_fn(diff_, state_):
-            outputs, new_state = apply_batch(eqx.combine(diff_, static), state_, x, key=key, mask=mask)
-            loss, metrics = objective.loss(outputs, y, mask)
-            return loss, (new_state, metrics)
-
-        (loss, (state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(diff, state)
+        (loss, (state, metrics)), grads = loss_and_grad(objective, apply_batch, diff, static, state, x, y, key=key,
+                                                        mask=mask)
         updates, opt_state = optimizer.update(grads, opt_state, diff)
         model = eqx.combine(optax.apply_updates(diff, updates), static)
         return model, state, opt_state, loss, metrics
 
     @eqx.filter_jit
     def eval_step(model, state, x, y, w, mask=None):
-        outputs, _ = apply_batch(model, state, x, inference=True, mask=mask)
-        return objective.sums(outputs, y, w, mask)
+        return eval_sums(objective, apply_batch, model, state, x, y, w, mask)
 
     return train_step, eval_step
 

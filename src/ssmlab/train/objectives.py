@@ -20,6 +20,9 @@ Objectives (B examples, L steps, C classes / O outputs, m the padding mask, w th
 * `NextToken` — causal language modelling, outputs [B, L, V] predicting the targets y [B, L] (the
   inputs shifted by one step): loss = Σ_{b,t} w_b m_bt CE_bt / Σ_{b,t} w_b m_bt, the mean over valid
   tokens; accuracy (arg-max = target), perplexity exp(loss) and bits per token loss / ln 2.
+* `TokenClassification` — the same per-step cross-entropy as `NextToken` for tasks whose targets are
+  answers at chosen steps rather than the next input (selective copying: the marker steps): the mask
+  m selects those steps; scored by accuracy; metrics loss and accuracy.
 * `PerStepRegression` — outputs [B, L, O] (or [B, O]) against y of the same shape:
   loss = MSE = Σ w_b m_bt (ŷ - y)² / (O Σ w_b m_bt), the mean over valid entries; NMSE = Σ (ŷ - y)² /
   Σ (y - ȳ)², with ȳ the mean of all valid target entries of the evaluated set (1 - R²; 1 is the
@@ -111,6 +114,16 @@ class NextToken:
 
 
 @dataclasses.dataclass(frozen=True)
+class TokenClassification(NextToken):
+    """Cross-entropy of the steps the mask selects (the answer steps); loss and accuracy, scored by accuracy."""
+
+    name: ClassVar[str] = "token_classification"
+    score_metric: ClassVar[str] = "accuracy"
+    higher_is_better: ClassVar[bool] = True
+    metrics = Classification.metrics  # the same sums [Σ CE, Σ correct, Σ weight]: loss and accuracy
+
+
+@dataclasses.dataclass(frozen=True)
 class PerStepRegression:
     """Mean squared error over the valid steps and output channels; loss (= MSE), mse, nmse."""
 
@@ -148,7 +161,8 @@ class PerStepRegression:
         return {"loss": mse, "mse": mse, "nmse": sse / spread if spread > 0 else math.inf}
 
 
-OBJECTIVES: dict[str, type] = {cls.name: cls for cls in (Classification, NextToken, PerStepRegression)}
+OBJECTIVES: dict[str, type] = {cls.name: cls for cls in (Classification, NextToken, TokenClassification,
+                                                          PerStepRegression)}
 
 
 def make_objective(name: str) -> Any:
