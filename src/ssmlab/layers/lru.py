@@ -22,6 +22,7 @@ In float32, |λ| rounds to exactly 1.0 once exp(ν_log) < ~3e-8 (ν_log < ~-17.3
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -33,6 +34,7 @@ from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import ssm_kernel
 from ..core.scan import linear_recurrence
 from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
+from .spec import Dtype, LayerSpec, ScanMethod, positive, register_spec
 
 RECURRENT_FIELDS = ("nu_log", "theta_log", "gamma_log", "b_re", "b_im")
 """Fields trained with Adam, no weight decay and `lr_factor` x the learning rate [LRU code, train.py]."""
@@ -210,3 +212,22 @@ class LRU(AbstractSequenceLayer):
 @register_layer("lru")
 def _make_lru(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> LRU:
     return LRU(state_size=state_size, d_model=d_model, key=key, **options)
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class LRUSpec(LayerSpec):
+    """Typed options of layer "lru" (`LRU`)."""
+
+    name: ClassVar[str] = "lru"
+    state_size: int = 64
+    r_min: float = 0.0
+    r_max: float = 1.0
+    max_phase: float = 6.28
+    mode: Literal["recurrent", "convolution"] = "recurrent"
+    scan_method: ScanMethod = "auto"
+    bidirectional: bool = False
+    dtype: Dtype = "float32"
+
+    def check(self) -> None:
+        positive(self, "state_size")

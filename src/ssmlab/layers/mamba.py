@@ -23,7 +23,9 @@ in LRU/S4D). Recurrent form: `init_state()` gives (conv buffer [K-1, E], SSM sta
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax
@@ -36,6 +38,7 @@ from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.scan import resolve_method
 from ..core.selective_scan import selective_scan, selective_scan_step
 from .base import AbstractSequenceLayer, check_step_input, register_layer
+from .spec import Dtype, LayerSpec, ScanMethod, positive, register_spec
 
 RECURRENT_FIELDS = ("a_log", "d", "dt_bias")
 """Fields with Adam, no weight decay and the SSM learning rate [Mamba code, `_no_weight_decay`]."""
@@ -191,3 +194,26 @@ def _make_mamba(*, d_model: int, seq_len: int, key, state_size: int | None = Non
         raise ValueError(f"give the state size once: state_size={state_size} and d_state={d_state} disagree.")
     n = d_state if d_state is not None else state_size if state_size is not None else 16
     return Mamba(d_model=d_model, d_state=n, key=key, **options)
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class MambaSpec(LayerSpec):
+    """Typed options of layer "mamba" (`Mamba`); `state_size` is N (Mamba's d_state)."""
+
+    name: ClassVar[str] = "mamba"
+    state_size: int = 16
+    expand: int = 2
+    d_conv: int = 4
+    dt_rank: int | Literal["auto"] = "auto"
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    dt_init_floor: float = 1e-4
+    dt_scale: float = 1.0
+    scan_method: ScanMethod = "auto"
+    dtype: Dtype = "float32"
+
+    def check(self) -> None:
+        positive(self, "state_size", "expand", "d_conv", "dt_min", "dt_max", "dt_scale")
+        if self.dt_rank != "auto":
+            positive(self, "dt_rank")

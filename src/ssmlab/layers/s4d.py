@@ -18,7 +18,9 @@ B = 1, C ~ CN(0, 1), D ~ N(0, 1), log_dt ~ U[log dt_min, log dt_max] [S4D, §4; 
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -30,6 +32,7 @@ from ..core.discretize import bilinear, zoh
 from ..core.fftconv import causal_conv
 from ..core.scan import linear_recurrence
 from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
+from .spec import Dtype, LayerSpec, positive, register_spec
 
 RECURRENT_FIELDS = ("log_dt", "log_a_real", "a_imag", "b_re", "b_im")
 """Fields with their own learning rate and weight decay 0 [S4 code, kernels/kernel.py]."""
@@ -205,3 +208,21 @@ class S4D(AbstractSequenceLayer):
 @register_layer("s4d")
 def _make_s4d(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> S4D:
     return S4D(d_model=d_model, state_size=state_size, key=key, **options)
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class S4DSpec(LayerSpec):
+    """Typed options of layer "s4d" (`S4D`)."""
+
+    name: ClassVar[str] = "s4d"
+    state_size: int = 64
+    init: Literal["lin", "inv"] = "lin"
+    discretization: Literal["zoh", "bilinear"] = "zoh"
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    bidirectional: bool = False
+    dtype: Dtype = "float32"
+
+    def check(self) -> None:
+        positive(self, "state_size", "dt_min", "dt_max")

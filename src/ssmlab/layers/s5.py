@@ -20,7 +20,9 @@ scan from x. Bidirectional layers refuse both.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -33,6 +35,7 @@ from ..core.hippo import hippo_n_diagonal
 from ..core.scan import linear_recurrence, resolve_method
 from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
 from .s4 import check_sequence, check_sizes
+from .spec import Dtype, LayerSpec, ScanMethod, positive, register_spec
 
 RECURRENT_FIELDS = ("log_lambda_re", "lambda_im", "log_step", "b_re", "b_im")
 """Fields with Adam, no weight decay and the SSM learning rate [S5 code, train_helpers.py]."""
@@ -139,3 +142,21 @@ class S5(AbstractSequenceLayer):
 @register_layer("s5")
 def _make_s5(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> S5:
     return S5(d_model=d_model, state_size=state_size, key=key, **options)
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class S5Spec(LayerSpec):
+    """Typed options of layer "s5" (`S5`)."""
+
+    name: ClassVar[str] = "s5"
+    state_size: int = 64
+    blocks: int = 1
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    scan_method: ScanMethod = "auto"
+    bidirectional: bool = False
+    dtype: Dtype = "float32"
+
+    def check(self) -> None:
+        positive(self, "state_size", "blocks", "dt_min", "dt_max")
