@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from ssmlab.cli import app
 from ssmlab.data import make_task
+from ssmlab.layers import LRUSpec
 from ssmlab.models.generate import generate
 from ssmlab.train._load import _load_model
 from ssmlab.train.checkpoint import save_checkpoint
@@ -35,13 +36,13 @@ def runs(tmp_path_factory):
     corpus.mkdir()
     for i in range(8):
         (corpus / f"f{i}.py").write_text("import os\nprint(os.name)\n" * (4 + i))
-    opts = f"root={corpus};seq_len=16;val_fraction=0.25;test_fraction=0.25"
-    cfg = TrainConfig(task="lm-chars", model="lru", depth=1, d_model=8, state_size=4, task_options=opts,
+    opts = {"root": str(corpus), "seq_len": 16, "val_fraction": 0.25, "test_fraction": 0.25}
+    cfg = TrainConfig(task="lm-chars", layer=LRUSpec(state_size=4), depth=1, d_model=8, task_options=opts,
                       progress=False)
     _write_config(base / "lm", cfg)
     _write_config(base / "untrained", cfg)
-    reg_cfg = TrainConfig(task="lds-regression", model="lru", depth=1, d_model=8, state_size=4,
-                          task_options="seq_len=8;num_train=4;num_val=2;num_test=2", progress=False)
+    reg_cfg = TrainConfig(task="lds-regression", layer=LRUSpec(state_size=4), depth=1, d_model=8,
+                          task_options={"seq_len": 8, "num_train": 4, "num_val": 2, "num_test": 2}, progress=False)
     _write_config(base / "reg", reg_cfg)  # refused from its config alone, before a model is built
     return base, cfg
 
@@ -58,9 +59,7 @@ def lm_model(runs):
 
 
 def _task(cfg):
-    from ssmlab.train.config import parse_options
-
-    return make_task(cfg.task, **parse_options("task_options", cfg.task_options))
+    return make_task(cfg.task, **cfg.task_options)
 
 
 @pytest.mark.slow  # builds and loads a model (~10 s on 2 shared cores); errors below are the fast checks

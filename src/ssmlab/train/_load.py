@@ -15,7 +15,7 @@ import jax.random as jr
 
 from ..data.dataset import Task, make_task
 from .checkpoint import load_checkpoint
-from .config import TrainConfig, config_from_dict, config_hash, parse_options
+from .config import TrainConfig, config_from_dict, stored_config_hash
 from .loop import build_model, init_optimizer_state
 
 
@@ -29,10 +29,11 @@ def _load_model(run_dir: Path | str, check: Callable[[TrainConfig, Task], None] 
     if not config_path.is_file():
         raise ValueError(f"{run_dir} is not a training run (no config.json); pass the --out folder of `ssmlab train`.")
     try:
-        cfg = config_from_dict(json.loads(config_path.read_text())["config"])
+        data = json.loads(config_path.read_text())["config"]
+        cfg = config_from_dict(data)
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise ValueError(f"{config_path} is not a run config ({type(err).__name__}: {err}).") from err
-    task = make_task(cfg.task, **parse_options("task_options", cfg.task_options))
+    task = make_task(cfg.task, **cfg.task_options)
     if check is not None:
         check(cfg, task)
     ckpt = next((p for p in (run_dir / "best.npz", run_dir / "checkpoint.npz") if p.is_file()), None)
@@ -41,5 +42,5 @@ def _load_model(run_dir: Path | str, check: Callable[[TrainConfig, Task], None] 
     model, state = build_model(cfg, task, jr.key(cfg.seed))
     total = cfg.epochs * max(task.train.num_batches(cfg.batch_size), 1)
     _, opt_state = init_optimizer_state(cfg, model, total)
-    (model, state, _), _ = load_checkpoint(ckpt, (model, state, opt_state), config_hash=config_hash(cfg))
+    (model, state, _), _ = load_checkpoint(ckpt, (model, state, opt_state), config_hash=stored_config_hash(data))
     return model, state, cfg, task
