@@ -120,3 +120,13 @@ def test_frozen_options_are_immutable_hashable_and_sorted():
     a, b = FrozenOptions({"b": 1, "a": [2, 3]}), FrozenOptions([("a", (2, 3)), ("b", 1)])
     assert a == b and hash(a) == hash(b) and list(a) == ["a", "b"] and a["a"] == (2, 3)
     assert a == {"a": (2, 3), "b": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Partly:
+    sizes: tuple[int, ...] = (1,)
+    other: NotDefinedHere | None = None  # noqa: F821 (an annotation that does not resolve)
+
+
+def test_one_unresolvable_annotation_leaves_the_other_fields_typed():
+    assert apply_overrides(_Partly(), ["sizes=2,3"]).sizes == (2, 3)

@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import json
 import os
+import sys
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -72,11 +73,22 @@ class FrozenOptions(Mapping):
 
 
 def type_hints(cls: type) -> dict[str, Any]:
-    """The resolved field annotations of dataclass `cls` (a string annotation that does not resolve stays text)."""
+    """The resolved field annotations of dataclass `cls`; when one does not resolve, the others still do
+    (each in its class's module) and that one stays text (parsed as int/float/bool/str by its name, else untyped)."""
     try:
         return typing.get_type_hints(cls)
     except (NameError, TypeError):
-        return {f.name: f.type for f in dataclasses.fields(cls)}
+        pass
+    out = {}
+    for klass in reversed(cls.__mro__):
+        namespace = dict(vars(sys.modules[klass.__module__])) if klass.__module__ in sys.modules else {}
+        for name, annotation in vars(klass).get("__annotations__", {}).items():
+            try:
+                out[name] = typing.get_type_hints(types.SimpleNamespace(__annotations__={name: annotation}),
+                                                  globalns=namespace)[name]
+            except (NameError, TypeError, SyntaxError):
+                out[name] = annotation
+    return out
 
 
 def _choices_text(choices) -> str:
