@@ -45,6 +45,13 @@ def _cases(tmp):
         ("train-unknown-key", ["train", "--set", "nope=1", *out], ["--set", "nope"]),
         ("train-bad-value", ["train", "--set", "epochs=zero", *out], ["--set", "epochs"]),
         ("train-unknown-model", ["train", "--model", "nope", *out], ["--model", "nope", "lru"]),
+        ("train-layer-unknown-field", ["train", "--model", "stu", "--set", "layer.state_size=4", *out],
+         ["--set", "layer.state_size", "STUSpec", "num_filters"]),
+        ("train-layer-bad-value", ["train", "--model", "stu", "--set", "layer.num_filters=many", *out],
+         ["--set", "layer.num_filters", "integer"]),
+        ("train-layer-bad-choice", ["train", "--model", "stu", "--set", "layer.preset=paper", *out],
+         ["--set", "layer.preset", "paper_eq4", "official"]),
+        ("train-task-unknown-option", ["train", "--set", "task.nope=1", *out], ["--set", "task.nope", "val_fraction"]),
         ("train-unknown-task", ["train", "--task", "nope", *out], ["--task", "nope", "ssmlab data list"]),
         ("train-unknown-preset", ["train", "--config", "nope", *out], ["--config", "nope", "quick"]),
         ("train-data-dir-missing", ["train", "--data-dir", str(tmp / "missing"), *out], ["--data-dir"]),
@@ -68,6 +75,7 @@ def cases(tmp_path_factory):
     "tolerance-zero", "trials-not-int", "unknown-key", "set-without-equals", "unknown-experiment",
     "reproduce-only-unknown", "pole-unstable", "generate-workers-0", "generate-num-0", "generate-kind",
     "generate-dir-is-file", "train-unknown-key", "train-bad-value", "train-unknown-model",
+    "train-layer-unknown-field", "train-layer-bad-value", "train-layer-bad-choice", "train-task-unknown-option",
     "train-unknown-task", "train-unknown-preset", "train-data-dir-missing", "train-listops-no-data",
     "plot-out-missing", "plot-nothing-there", "plot-unknown"])
 def test_user_error_is_one_line_exit_2(cases, case):

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from ssmlab.cli import app
 from ssmlab.data import make_task
+from ssmlab.layers import LRUSpec
 from ssmlab.models.generate import generate
 from ssmlab.train.checkpoint import save_checkpoint
-from ssmlab.train.config import TrainConfig, config_dict, config_hash, parse_options
+from ssmlab.train.config import TrainConfig, config_dict, config_hash
 from ssmlab.train.load import load_run
 from ssmlab.train.loop import build_model, model_spec
 from ssmlab.train.optim import make_optimizer, trainable
@@ -23,7 +24,7 @@ runner = CliRunner()
 
 
 def _task(cfg):
-    return make_task(cfg.task, **parse_options("task_options", cfg.task_options))
+    return make_task(cfg.task, **cfg.task_options)
 
 
 def _write_config(run_dir, cfg, spec=None):
@@ -52,13 +53,13 @@ def runs(tmp_path_factory):
     corpus.mkdir()
     for i in range(8):
         (corpus / f"f{i}.py").write_text("import os\nprint(os.name)\n" * (4 + i))
-    opts = f"root={corpus};seq_len=16;val_fraction=0.25;test_fraction=0.25"
-    cfg = TrainConfig(task="lm-chars", model="lru", depth=1, d_model=8, state_size=4, task_options=opts,
+    opts = {"root": str(corpus), "seq_len": 16, "val_fraction": 0.25, "test_fraction": 0.25}
+    cfg = TrainConfig(task="lm-chars", layer=LRUSpec(state_size=4), depth=1, d_model=8, task_options=opts,
                       progress=False)
     _write_config(base / "lm", cfg)
     _write_config(base / "untrained", cfg)
-    reg_cfg = TrainConfig(task="lds-regression", model="lru", depth=1, d_model=8, state_size=4,
-                          task_options="seq_len=8;num_train=4;num_val=2;num_test=2", progress=False)
+    reg_cfg = TrainConfig(task="lds-regression", layer=LRUSpec(state_size=4), depth=1, d_model=8,
+                          task_options={"seq_len": 8, "num_train": 4, "num_val": 2, "num_test": 2}, progress=False)
     # the spec lds-regression writes for these options (not built here: the task is not needed to load a run)
     reg_spec = {"seq_len": 8, "input_kind": "real", "input_dim": 3, "vocab_size": 0, "num_classes": 0,
                 "pooling": "none", "output_dim": 3, "objective": "per_step_regression"}

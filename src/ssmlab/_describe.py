@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 MAX_CELL = 40
@@ -25,6 +25,10 @@ def _cell(value: Any) -> str:
         text = "-"
     elif isinstance(value, tuple):  # as `--set key=a,b,c` takes it
         text = ",".join(str(v) for v in value)
+    elif isinstance(value, Mapping):  # options (e.g. task options), set one by one with `--set field.key=v`
+        text = ",".join(f"{k}={v}" for k, v in value.items()) or "-"
+    elif dataclasses.is_dataclass(value) and isinstance(getattr(type(value), "name", None), str):
+        text = type(value).name  # a layer spec: its fields are listed in a table of their own
     else:
         text = repr(value)
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"

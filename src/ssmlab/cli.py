@@ -89,13 +89,17 @@ def _root(version: Annotated[bool | None, typer.Option("--version", callback=_ve
 
 
 def parse_sets(sets: list[str] | None) -> dict[str, str]:
-    """Turn ['key=value', ...] into a dict, with an error that names the bad item."""
+    """Turn ['key=value', ...] into an ordered dict, with a one-line usage error that names the bad item."""
+    from ._overrides import split_assignment
+
     out: dict[str, str] = {}
     for item in sets or []:
-        if "=" not in item:
-            raise _usage_error(f"--set expects key=value; got {item!r}.", "--set")
-        key, value = item.split("=", 1)
-        out[key.strip()] = value.strip()
+        try:
+            key, value = split_assignment(item)
+        except ValueError as err:
+            raise _usage_error(str(err), "--set") from err
+        out.pop(key, None)  # a repeated key counts at its last position
+        out[key] = value
     return out
 
 
@@ -136,9 +140,11 @@ def show(name: Annotated[str, typer.Argument(help="Experiment name (see `ssmlab 
 
 
 def _show_train_config(task: str, model: str) -> None:
-    """`ssmlab train --show-config`: TrainConfig keys with defaults and the task's presets, then task options."""
+    """`ssmlab train --show-config`: TrainConfig keys with defaults and the task's presets, the layer spec's
+    fields (default and per preset), then the task's options."""
     from ._describe import describe_config, describe_options
     from .data.dataset import task_factory
+    from .layers import layer_names, spec_for
     from .train import TrainConfig, preset, preset_names
     from .train.config import RUN_ONLY_FIELDS
 
@@ -146,11 +152,16 @@ def _show_train_config(task: str, model: str) -> None:
         factory = task_factory(task)
     except ValueError as err:
         raise _usage_error(str(err), "--task") from err
+    if model not in layer_names():
+        raise _usage_error(f"unknown model {model!r}; choose one of {', '.join(layer_names())}.", "--model")
     presets = {f"--config {n}": preset(task, n, model) for n in preset_names(task)}
     typer.echo(f"TrainConfig (ssmlab train --set key=value; run-only keys, not in the config hash: "
                f"{', '.join(RUN_ONLY_FIELDS)})\n")
     typer.echo(describe_config(TrainConfig, presets))
-    typer.echo(f"\ntask {task!r} options (--set task_options='key=value;key=value'):\n")
+    spec = spec_for(model)
+    typer.echo(f"\nlayer {model!r}: {spec.__name__} (--set layer.key=value; --set layer=NAME switches layer):\n")
+    typer.echo(describe_config(spec, {k: p.layer for k, p in presets.items() if p.layer.name == model}))
+    typer.echo(f"\ntask {task!r} options (--set task.key=value):\n")
     typer.echo(describe_options(factory))
 
 
@@ -243,7 +254,10 @@ def train(
     model: Annotated[str, typer.Option(
         help="Sequence layer name: linear_ssm, stu, ar_stu, lru, s4d, s4, s5, mamba.")] = "stu",
     task: Annotated[str, typer.Option(help="Registered task name (e.g. digits).")] = "digits",
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a TrainConfig field: key=value.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=(
+        "Override a TrainConfig field: key=value; layer.<option>=value for the layer spec (e.g. "
+        "layer.num_filters=24), task.<option>=value for the task (e.g. task.seq_len=128); --show-config lists "
+        "them."))] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<task>-<model>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.npz.")] = False,
     config: Annotated[str | None, typer.Option("--config", help="Preset for the task (e.g. quick, paper).")] = None,
@@ -269,12 +283,12 @@ def train(
     """
     import dataclasses
 
+    from ._overrides import apply_overrides
     from .data import task_names
     from .data.lra.files import DataFormatError, DataNotFoundError
-    from .layers import layer_names
+    from .layers import layer_names, spec_for
     from .train import TrainConfig, TrainingDiverged, preset
     from .train import train as _train
-    from .train.config import with_overrides
 
     if show_config:
         _show_train_config(task, model)
@@ -285,11 +299,11 @@ def train(
         raise _usage_error(f"unknown task {task!r}; `ssmlab data list` shows the {len(task_names())} tasks.",
                            "--task")
     try:
-        base = preset(task, config, model) if config else TrainConfig(task=task, model=model)
+        base = preset(task, config, model) if config else TrainConfig(task=task, layer=spec_for(model)())
     except (ValueError, KeyError) as err:
         raise _usage_error(str(err.args[0] if isinstance(err, KeyError) else err), "--config") from err
     try:
-        cfg = with_overrides(base, parse_sets(set_))
+        cfg = apply_overrides(base, parse_sets(set_))
         if distributed:
             cfg = dataclasses.replace(cfg, distributed=True)
     except (ValueError, TypeError, KeyError) as err:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import jax.random as jr
 import pytest
 
 from ssmlab.data import make_task
@@ -49,9 +52,10 @@ def test_bad_names():
 
 def test_presets_map_to_train_configs_that_layers_accept():
     config = pytest.importorskip("ssmlab.train.config")
+    import dataclasses
+
     import jax.random as jr
 
-    from ssmlab.layers import make_layer
     from ssmlab.train.lra_configs import to_train_config
 
     for model in MODELS:
@@ -60,14 +64,11 @@ def test_presets_map_to_train_configs_that_layers_accept():
         assert cfg == to_train_config(lra)
         assert (cfg.depth, cfg.d_model, cfg.batch_size, cfg.epochs, cfg.warmup_frac) == (
             lra.depth, lra.d_model, lra.batch_size, lra.epochs, 0.1)
-        options = config.parse_options("layer_options", cfg.layer_options)
-        if cfg.state_size:
-            options["state_size"] = 4
-        layer = make_layer(model, d_model=2, seq_len=16, key=jr.key(0), **{**options, **(
-            {"num_filters": 3} if "num_filters" in options else {})})
+        small = {"num_filters": 3} if model in ("stu", "ar_stu") else {"state_size": 4}
+        layer = dataclasses.replace(cfg.layer, **small).build(d_model=2, seq_len=16, key=jr.key(0))
         assert layer is not None
     quick = config.preset("listops-gen", "quick", "lru")
-    assert quick.max_steps == 200 and config.parse_options("task_options", quick.task_options)["max_length"] == 100
+    assert quick.max_steps == 200 and quick.task_options["max_length"] == 100
     assert config.preset("pathfinder", "paper", "lru").ssm_lr_factor == pytest.approx(9e-4 / 4.5e-3)
 
 
@@ -76,21 +77,19 @@ def test_bidirectional_presets_reach_the_layer():
 
     import jax.random as jr
 
-    from ssmlab.layers import make_layer
-    from ssmlab.train.config import parse_options
     from ssmlab.train.lra_configs import to_train_config
 
     s4d = lra_config("s4d", "pathfinder", "paper")
     assert s4d.bidirectional
-    options = parse_options("layer_options", to_train_config(s4d).layer_options)
-    assert options["bidirectional"] is True
-    layer = make_layer("s4d", d_model=2, seq_len=16, key=jr.key(0), **{**options, "state_size": 4})
+    spec = to_train_config(s4d).layer
+    assert spec.bidirectional is True
+    layer = dataclasses.replace(spec, state_size=4).build(d_model=2, seq_len=16, key=jr.key(0))
     assert layer.c2_re is not None  # the reversed-direction readout exists
-    assert "bidirectional" not in to_train_config(lra_config("lru", "pathfinder", "paper")).layer_options
-    s5 = parse_options("layer_options", to_train_config(lra_config("s5", "listops", "paper")).layer_options)
-    assert s5["bidirectional"] is True and make_layer("s5", d_model=2, seq_len=16, key=jr.key(0), **{
-        **s5, "state_size": 4}).c2_re is not None
-    for model in ("s4", "mamba"):  # causal layers: the presets leave bidirectional out
-        assert "bidirectional" not in to_train_config(lra_config(model, "listops", "paper")).layer_options
+    assert to_train_config(lra_config("lru", "pathfinder", "paper")).layer.bidirectional is False
+    s5 = to_train_config(lra_config("s5", "listops", "paper")).layer
+    assert s5.bidirectional is True and dataclasses.replace(s5, state_size=4).build(
+        d_model=2, seq_len=16, key=jr.key(0)).c2_re is not None
+    for model in ("s4", "mamba"):  # causal layers: their specs have no bidirectional option
+        assert not getattr(to_train_config(lra_config(model, "listops", "paper")).layer, "bidirectional", False)
     with pytest.raises(ValueError, match="bidirectional=True needs model 'lru', 's4d' or 's5'"):
         to_train_config(dataclasses.replace(lra_config("stu", "pathfinder", "paper"), bidirectional=True))

@@ -11,7 +11,7 @@ import pytest
 from ssmlab.data.dataset import ArrayDataset, Task
 from ssmlab.experiments import get
 from ssmlab.experiments.lra_generated import LRAGeneratedConfig, baseline, make_generated_task, plot, run, train_config
-from ssmlab.train.config import parse_options, preset
+from ssmlab.train.config import preset
 
 
 def _task(train_y, test_y, classes):
@@ -31,24 +31,23 @@ def test_baseline_is_the_best_constant_guess():
 
 def test_runs_use_the_quick_presets_with_overrides():
     cfg = LRAGeneratedConfig(overrides=(("pathfinder-gen", "num_train", 6), ("pathfinder-gen", "num_test", 4),
-                                        ("*", "d_model", 8), ("pathfinder-gen", "layer.num_filters", 3)))
+                                        ("*", "d_model", 8), ("pathfinder-gen:ar_stu", "layer.num_filters", 3)))
     task = make_generated_task("pathfinder-gen", cfg)
     assert (len(task.train), len(task.test), task.seq_len) == (6, 4, 1024)
     for model in cfg.models:
         got = train_config(task, model, cfg)
         want = preset("pathfinder-gen", "quick", model)  # what `ssmlab train --config quick` runs
         assert got.d_model == 8 and got.pooling == want.pooling == "max"
-        assert dataclasses.replace(got, d_model=want.d_model, layer_options=want.layer_options, eval_every=1,
+        assert dataclasses.replace(got, d_model=want.d_model, layer=want.layer, eval_every=1,
                                    log_every=1, progress=False) == dataclasses.replace(want, eval_every=1, log_every=1,
                                                                                       progress=False)
-        layer = parse_options("layer_options", got.layer_options)
-        assert (layer.get("num_filters", 3) == 3) and all(
-            layer[k] == v for k, v in parse_options("layer_options", want.layer_options).items() if k != "num_filters")
+        num_filters = getattr(want.layer, "num_filters", None)
+        assert got.layer == (want.layer if num_filters is None else dataclasses.replace(want.layer, num_filters=3))
     with pytest.raises(ValueError, match="tasks must be among"):
         make_generated_task("listops", cfg)
     per_model = LRAGeneratedConfig(overrides=(("*:lru", "d_model", 4), ("pathfinder-gen:lru", "layer.r_min", 0.5)))
     assert train_config(task, "lru", per_model).d_model == 4 and train_config(task, "ar_stu", per_model).d_model == 32
-    assert parse_options("layer_options", train_config(task, "lru", per_model).layer_options)["r_min"] == 0.5
+    assert train_config(task, "lru", per_model).layer.r_min == 0.5
     with pytest.raises(ValueError, match="cannot be set per model"):
         make_generated_task("pathfinder-gen", LRAGeneratedConfig(overrides=(("*:lru", "num_train", 8),)))
 
@@ -72,8 +71,8 @@ def test_skipped_pairs_are_info_claims_and_the_plot_reads_metrics(tmp_path):
 @pytest.mark.slow
 def test_tiny_run_writes_figure_and_computes_verdicts(tmp_path):
     tiny = (("*", "depth", 1), ("*", "d_model", 8), ("*", "batch_size", 8), ("*", "epochs", 1), ("*", "max_steps", 4),
-            ("*:ar_stu", "layer.num_filters", 2), ("*:lru", "state_size", 4), ("*:s4", "state_size", 4),
-            ("*:s5", "state_size", 4), ("*:mamba", "state_size", 4), ("listops-gen", "num_train", 64),
+            ("*:ar_stu", "layer.num_filters", 2), ("*:lru", "layer.state_size", 4), ("*:s4", "layer.state_size", 4),
+            ("*:s5", "layer.state_size", 4), ("*:mamba", "layer.state_size", 4), ("listops-gen", "num_train", 64),
             ("listops-gen", "num_test", 40), ("listops-gen", "max_length", 30), ("pathfinder-gen", "num_train", 16),
             ("pathfinder-gen", "num_test", 8))
     cfg = LRAGeneratedConfig(overrides=tiny, eval_points=2, skip=(("pathfinder-gen", "mamba"),))

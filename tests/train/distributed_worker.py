@@ -16,6 +16,7 @@ import numpy as np
 
 import ssmlab._atomic as atomic
 from ssmlab.data.dataset import ArrayDataset, Task
+from ssmlab.layers import LinearSSMSpec
 from ssmlab.train.config import TrainConfig
 from ssmlab.train.loop import train
 
@@ -42,7 +43,7 @@ def task() -> Task:
 def main(run_dir: str, params_file: str, max_steps: str = "0", resume: str = "") -> None:
     atomic.atomic_open = _counting_open
     losses = []
-    cfg = TrainConfig(task="toy", model="linear_ssm", depth=1, d_model=4, state_size=4, norm="batch", dropout=0.1,
+    cfg = TrainConfig(task="toy", layer=LinearSSMSpec(state_size=4), depth=1, d_model=4, norm="batch", dropout=0.1,
                       batch_size=8, epochs=2, lr=2e-2, progress=False, log_every=1, max_steps=int(max_steps))
     res = train(cfg, run_dir, task=task(), resume=resume == "resume",
                 callback=lambda step, loss: losses.append((step, loss)))

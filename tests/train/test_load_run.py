@@ -13,9 +13,10 @@ import pytest
 
 import ssmlab
 from ssmlab.data.dataset import ArrayDataset, Task
+from ssmlab.layers import LRUSpec
 from ssmlab.models.sequence_model import apply_batch
 from ssmlab.train import checkpoint as ckpt
-from ssmlab.train.config import TrainConfig, config_hash
+from ssmlab.train.config import TrainConfig, config_from_dict, config_hash
 
 _outputs = eqx.filter_jit(lambda m, s, x: apply_batch(m, s, x, inference=True)[0])  # one compile for all
 
@@ -33,7 +34,7 @@ def _toy_task(L=10):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(task="toy-unregistered", model="lru", depth=1, d_model=8, state_size=4, batch_size=16,
+    cfg = TrainConfig(task="toy-unregistered", layer=LRUSpec(state_size=4), depth=1, d_model=8, batch_size=16,
                       epochs=1, lr=1e-2, progress=True, print_every=1)
     task = _toy_task()
     stdout = io.StringIO()  # not a terminal, as under a batch system
@@ -85,7 +86,7 @@ def test_a_checkpoint_of_another_run_is_refused(trained, tmp_path):
     run = _copy(res, tmp_path)
     record = json.loads((run / "config.json").read_text())
     record["config"]["seed"] = 1  # a consistent config.json of another run next to this run's checkpoints
-    record["config_hash"] = config_hash(TrainConfig(**record["config"]))
+    record["config_hash"] = config_hash(config_from_dict(record["config"]))
     (run / "config.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="config hash"):
         ssmlab.load_run(run)

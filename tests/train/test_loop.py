@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ssmlab.data.dataset import ArrayDataset, Task, with_validation
+from ssmlab.layers import LRUSpec
 from ssmlab.train.checkpoint import load_checkpoint, read_header, save_checkpoint
 from ssmlab.train.config import TrainConfig
 from ssmlab.train.loop import TrainingDiverged, checkpoint_step, train
@@ -27,7 +28,7 @@ def _task(n=53, L=12, seed=0):  # 48 train after the 5-example validation hold-o
 
 
 def _cfg(**kw):
-    base = dict(task="toy", model="lru", depth=1, d_model=8, state_size=4, batch_size=16, epochs=2, lr=1e-2,
+    base = dict(task="toy", layer=LRUSpec(state_size=4), depth=1, d_model=8, batch_size=16, epochs=2, lr=1e-2,
                 dropout=0.1, progress=False, log_every=1)
     return TrainConfig(**(base | kw))
 
@@ -50,7 +51,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert full.summary["test_accuracy"] == resumed.summary["test_accuracy"]
     records = [json.loads(line) for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
     assert any(r.get("event") == "resumed" for r in records)
-    assert json.loads((tmp_path / "full" / "config.json").read_text())["config"]["model"] == "lru"
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["config"]["layer"]["name"] == "lru"
     steps = [r for r in records if r.get("event") == "step"]
     # 6 steps, int(0.1 * 6) = 0 warm-up steps: cosine from lr at step 0 towards lr_min at step 6
     lr, lr_min = _cfg().lr, _cfg().lr_min

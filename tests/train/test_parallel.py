@@ -17,6 +17,7 @@ SCRIPT = textwrap.dedent("""
     import jax
     import numpy as np
     from ssmlab.data.dataset import ArrayDataset, Task
+    from ssmlab.layers import layer_spec
     from ssmlab.train.config import TrainConfig
     from ssmlab.train.loop import train
 
@@ -28,8 +29,8 @@ SCRIPT = textwrap.dedent("""
                 test=ArrayDataset(x[:20], y[:20], lengths=None if lengths is None else lengths[:20]),
                 validation=ArrayDataset(x[20:40], y[20:40], lengths=None if lengths is None else lengths[20:40]),
                 input_kind="real", num_classes=2, seq_len=16, input_dim=1)
-    cfg = TrainConfig(task="toy", model=sys.argv[2], depth=2, d_model=8, state_size=4, batch_size=16, epochs=2,
-                      lr=1e-2, progress=False, log_every=1, norm=sys.argv[3])
+    cfg = TrainConfig(task="toy", layer=layer_spec(sys.argv[2], state_size=4), depth=2, d_model=8, batch_size=16,
+                      epochs=2, lr=1e-2, progress=False, log_every=1, norm=sys.argv[3])
     res = train(cfg, Path(sys.argv[1]), task=task)
     losses = [r["loss"] for r in map(json.loads, Path(sys.argv[1], "metrics.jsonl").read_text().splitlines())
               if r.get("event") == "step"]

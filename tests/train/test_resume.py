@@ -22,6 +22,7 @@ import pytest
 import ssmlab
 from ssmlab import _killpoint
 from ssmlab.data.dataset import ArrayDataset, Task
+from ssmlab.layers import LRUSpec
 from ssmlab.train.config import TrainConfig
 from ssmlab.train.loop import train
 
@@ -41,7 +42,7 @@ def _toy(n=53, nt=16, L=8, seed=1) -> Task:  # 48 train after the 5-example vali
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = dict(task="toy", model="lru", depth=1, d_model=4, state_size=2, batch_size=16, epochs=2, lr=1e-2,
+    base = dict(task="toy", layer=LRUSpec(state_size=2), depth=1, d_model=4, batch_size=16, epochs=2, lr=1e-2,
                 dropout=0.1, progress=False, log_every=1, checkpoint_every=1)
     return TrainConfig(**(base | kw))  # 3 steps per epoch
 

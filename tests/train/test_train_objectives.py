@@ -6,13 +6,14 @@ import math
 import pytest
 
 from ssmlab.data import make_task
+from ssmlab.layers import LRUSpec
 from ssmlab.train.checkpoint import check_run_header
 from ssmlab.train.config import TrainConfig
 from ssmlab.train.loop import train
 
 
 def _cfg(task, **kw):
-    base = dict(task=task, model="lru", depth=1, d_model=16, state_size=8, batch_size=8, epochs=3, lr=1e-2,
+    base = dict(task=task, layer=LRUSpec(state_size=8), depth=1, d_model=16, batch_size=8, epochs=3, lr=1e-2,
                 warmup_frac=0.0, progress=False, log_every=1)
     return TrainConfig(**(base | kw))
 

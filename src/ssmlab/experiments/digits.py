@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..layers import layer_names
+from ..layers import layer_names, spec_to_dict
 from ..train.loop import train
 from ..train.presets import DIGITS_PAPER_EPOCHS, DIGITS_QUICK_EPOCHS, DIGITS_QUICK_LR, digits_config
 from .config import ExperimentConfig
@@ -56,7 +56,7 @@ def _train_one(layer: str, cfg: DigitsConfig, out_dir: Path) -> dict:
     return {"epochs": [h["epoch"] for h in hist], "val_accuracy": [h["val_accuracy"] for h in hist],
             "train_loss": [h["train_loss"] for h in hist], "test_accuracy": res.summary["test_accuracy"],
             "best_val_accuracy": res.summary["best_accuracy"], "wall_s": res.summary["wall_s"],
-            "parameters": res.summary["parameters"], "layer_options": tc.layer_options}
+            "parameters": res.summary["parameters"], "layer": spec_to_dict(tc.layer)}
 
 
 def plot(metrics: dict, out_dir: Path) -> list[Path]:

@@ -33,7 +33,7 @@ import numpy as np
 from jax import lax
 
 from ..data.text_corpus import split_bytes, unigram_entropy_bits
-from ..layers import layer_names
+from ..layers import layer_names, layer_spec
 from ..models.generate import generate, tokens_per_second, with_stu_route
 from ..train.config import TrainConfig
 from ..train.load import load_run
@@ -43,7 +43,7 @@ from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 
-LAYER_OPTIONS = {"stu": "preset=official"}  # the structure that trained best on digits (see experiments/digits.py)
+LAYER_OPTIONS = {"stu": {"preset": "official"}}  # the structure that trained best on digits (see experiments/digits.py)
 STU_LAYERS = ("stu", "ar_stu")
 ROUTES = ("exact", "futurefill", "futurefill_epoched", "lds")
 EXACT_RTOL = 1e-4  # float32 FutureFill vs the cached convolution
@@ -81,8 +81,8 @@ class LMSmallConfig(ExperimentConfig):
     seed: int = 0
 
 
-def _task_options(cfg: LMSmallConfig) -> str:
-    return f"seq_len={cfg.seq_len};max_files={cfg.max_files};max_windows={cfg.max_windows}"
+def _task_options(cfg: LMSmallConfig) -> dict:
+    return {"seq_len": cfg.seq_len, "max_files": cfg.max_files, "max_windows": cfg.max_windows}
 
 
 def _speed_tokens(cfg: LMSmallConfig) -> int:
@@ -90,10 +90,11 @@ def _speed_tokens(cfg: LMSmallConfig) -> int:
 
 
 def _train_one(layer: str, cfg: LMSmallConfig, out_dir: Path) -> dict:
-    tc = TrainConfig(task="lm-chars", model=layer, depth=cfg.depth, d_model=cfg.d_model,
-                     state_size=0 if layer in STU_LAYERS else cfg.state_size,
+    state = {} if layer in STU_LAYERS else {"state_size": cfg.state_size}
+    tc = TrainConfig(task="lm-chars", layer=layer_spec(layer, **state, **LAYER_OPTIONS.get(layer, {})),
+                     depth=cfg.depth, d_model=cfg.d_model,
                      batch_size=cfg.batch_size, epochs=cfg.epochs, lr=cfg.lr, weight_decay=0.01, warmup_frac=0.1,
-                     layer_options=LAYER_OPTIONS.get(layer, ""), task_options=_task_options(cfg), seed=cfg.seed,
+                     task_options=_task_options(cfg), seed=cfg.seed,
                      progress=False, log_every=10_000)
     run_dir = out_dir / layer
     for name in ("checkpoint.npz", "best.npz"):  # a fresh run each time the experiment is reproduced

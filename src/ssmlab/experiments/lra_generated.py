@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from ..data.dataset import Task, make_task
+from ..layers import layer_spec, spec_to_dict
 from ..train import TrainConfig, train
-from ..train.config import parse_options
+from ..train.config import config_dict
 from ..train.lra_configs import GENERATED_TASKS, lra_config, to_train_config
 from ..train.metrics import MetricsLog
 from .config import ExperimentConfig
@@ -52,7 +53,7 @@ class LRAGeneratedConfig(ExperimentConfig):
     skip: tuple[tuple[str, str], ...] = ()
     preset: str = "quick"
     # (scope, name, value): `name` is a TrainConfig field (depth, d_model, epochs, max_steps, lr, ...),
-    # "layer.<option>" (merged into layer_options, e.g. layer.num_filters) or an option of the task factory
+    # "layer.<option>" (a field of the preset's layer spec, e.g. layer.num_filters) or a task factory option
     # (num_train, contour_length, ...); scope is a task, "*" (every task) or "<task or *>:<model>" (one
     # model only; not for task options, which all models share).
     overrides: tuple[tuple[str, str, Any], ...] = ()
@@ -92,8 +93,8 @@ def train_config(task: Task, model: str, cfg: LRAGeneratedConfig) -> TrainConfig
     base = to_train_config(lra_config(model, task.name, cfg.preset))
     fields, layer, _ = _split_overrides(cfg, task.name, model)
     if layer:
-        merged = {**parse_options("layer_options", base.layer_options), **layer}
-        fields["layer_options"] = ";".join(f"{k}={v}" for k, v in merged.items())
+        current = {k: v for k, v in spec_to_dict(base.layer).items() if k != "name"}
+        fields["layer"] = layer_spec(base.layer.name, **{**current, **layer})
     tcfg = dataclasses.replace(base, **fields)
     per_epoch = max(1, len(task.train) // tcfg.batch_size)
     # stop at a whole epoch, so that every run ends with an evaluation
@@ -114,7 +115,7 @@ def train_classifier(task: Task, model: str, cfg: LRAGeneratedConfig, out_dir: P
     accs = [(r["step"], r["val_accuracy"]) for r in result.history if "val_accuracy" in r]
     return {"losses": losses, "val_acc": accs, "final_acc": result.summary["test_accuracy"],
             "seconds": time.perf_counter() - t0,
-            "steps": int(result.summary["steps"]), "config": dataclasses.asdict(tcfg)}
+            "steps": int(result.summary["steps"]), "config": config_dict(tcfg)}
 
 
 def baseline(task: Task) -> float:

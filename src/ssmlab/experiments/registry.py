@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from .._overrides import apply_overrides as apply_overrides  # `Experiment.config` and `ssmlab run --set`
+
 Verdict = Literal["pass", "fail", "partial", "info"]
 
 
@@ -85,44 +87,3 @@ def get(name: str) -> Experiment:
     if name not in _EXPERIMENTS:
         raise KeyError(f"unknown experiment {name!r}; `ssmlab list` shows: {', '.join(sorted(_EXPERIMENTS))}.")
     return _EXPERIMENTS[name]
-
-
-def _parse(value: str, typ: Any, field: str):
-    origin = getattr(typ, "__origin__", None)
-    if typ is bool or typ == "bool":
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"--set {field}=...: expected a boolean (true/false); got {value!r}.")
-    if typ in (int, "int"):
-        try:
-            return int(value)
-        except ValueError:
-            raise ValueError(f"expected an integer; got {value!r}.") from None
-    if typ in (float, "float"):
-        try:
-            return float(value)
-        except ValueError:
-            raise ValueError(f"expected a number; got {value!r}.") from None
-    if typ in (str, "str"):
-        return value
-    if origin is tuple or (isinstance(typ, str) and typ.startswith("tuple")):
-        items = [v for v in value.strip("()[] ").split(",") if v.strip()]
-        inner = "float" if "float" in str(typ) else "int" if "int" in str(typ) else "str"
-        return tuple(_parse(v.strip(), inner, field) for v in items)
-    return value
-
-
-def apply_overrides(cfg, overrides: dict[str, str]):
-    """Return a copy of the frozen dataclass `cfg` with string overrides parsed to field types."""
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    changes = {}
-    for key, value in overrides.items():
-        if key not in fields:
-            raise ValueError(f"unknown config key {key!r}; valid keys: {', '.join(fields)}.")
-        try:
-            changes[key] = _parse(value, fields[key].type, key)
-        except ValueError as err:
-            raise ValueError(f"--set {key}={value!r}: {err}") from err
-    return dataclasses.replace(cfg, **changes)

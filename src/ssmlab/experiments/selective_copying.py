@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from ..data.synthetic_tasks import FIRST_CONTENT, induction_heads, selective_copying, token_count
-from ..layers import layer_names
+from ..layers import layer_names, layer_spec
 from ..models.sequence_model import make_model
 from ..train.config import TrainConfig
 from ..train.optim import make_optimizer, trainable
@@ -94,11 +94,11 @@ def _data(task: str, cfg: SelectiveCopyingConfig, rng: np.random.Generator, batc
 def _train_one(layer: str, task: str, cfg: SelectiveCopyingConfig) -> dict:
     k = cfg.num_tokens if task == "selective_copying" else 1
     seq_len = cfg.seq_len + k if task == "selective_copying" else cfg.seq_len + 1
-    options = {"state_size": cfg.state_size} if layer in _TAKES_STATE_SIZE else {}
-    model, state = make_model(layer=layer, d_model=cfg.d_model, depth=cfg.depth, d_out=cfg.vocab_size,
+    spec = layer_spec(layer, **({"state_size": cfg.state_size} if layer in _TAKES_STATE_SIZE else {}))
+    model, state = make_model(layer=spec, d_model=cfg.d_model, depth=cfg.depth, d_out=cfg.vocab_size,
                               seq_len=seq_len, input_kind="tokens", vocab_size=token_count(cfg.vocab_size),
-                              pooling="none", layer_options=options, key=jr.key(cfg.seed))
-    tc = TrainConfig(task=task, model=layer, lr=cfg.lr, weight_decay=0.01, warmup_frac=0.1, ssm_lr_factor=1.0)
+                              pooling="none", key=jr.key(cfg.seed))
+    tc = TrainConfig(task=task, layer=spec, lr=cfg.lr, weight_decay=0.01, warmup_frac=0.1, ssm_lr_factor=1.0)
     optimizer = make_optimizer(tc, model, cfg.steps)
     params, static = eqx.partition(model, trainable(model))
     opt_state = optimizer.init(params)

@@ -101,7 +101,10 @@ _REGISTRY: dict[str, LayerFactory] = {}
 
 
 def register_layer(name: str) -> Callable[[LayerFactory], LayerFactory]:
-    """Decorator: register `factory(*, d_model, seq_len, key, **options)` under `name`."""
+    """Decorator: register `factory(*, d_model, seq_len, key, **options)` under `name`.
+
+    Its typed spec (what `TrainConfig.layer` holds) is the class registered with `layers.spec.register_spec`,
+    else one derived from the factory's keyword parameters (`layers.spec.spec_for`)."""
 
     def deco(factory: LayerFactory) -> LayerFactory:
         if name in _REGISTRY and _REGISTRY[name] is not factory:

@@ -20,7 +20,8 @@ theory analyses. The frequency mode assumes |a| < 1 and says so when it is not.
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -32,6 +33,7 @@ from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import causal_output_frequency, ssm_kernel
 from ..core.scan import linear_recurrence
 from .base import AbstractSequenceLayer, check_step_input, register_layer, width_argument
+from .spec import Dtype, LayerSpec, ScanMethod, positive, register_spec
 
 Mode = Literal["recurrent", "convolution", "frequency"]
 MODES = ("recurrent", "convolution", "frequency")
@@ -193,3 +195,22 @@ def _check_mode(mode: str) -> None:
 def _make_linear_ssm(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> LinearSSM:
     return LinearSSM(state_size=state_size, d_model=d_model, complex_state=options.pop("complex_state", True),
                      key=key, **options)
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class LinearSSMSpec(LayerSpec):
+    """Typed options of layer "linear_ssm" (`LinearSSM`; the factory's default state is complex)."""
+
+    name: ClassVar[str] = "linear_ssm"
+    state_size: int = 64
+    complex_state: bool = True
+    use_d: bool = True
+    mode: Literal["recurrent", "convolution", "frequency"] = "recurrent"
+    scan_method: ScanMethod = "sequential"
+    r_min: float = 0.5
+    r_max: float = 0.99
+    dtype: Dtype = "float32"
+
+    def check(self) -> None:
+        positive(self, "state_size")

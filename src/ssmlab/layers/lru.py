@@ -29,6 +29,7 @@ Ablation options (the LRU ablation of [STU, App. C.1]; defaults are the LRU abov
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -42,6 +43,7 @@ from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import ssm_kernel
 from ..core.scan import linear_recurrence
 from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
+from .spec import Dtype, LayerSpec, ScanMethod, positive, register_spec
 
 _MODES = ("recurrent", "convolution")
 _EIGENVALUE_PARAMS = ("exp", "direct")
@@ -245,3 +247,24 @@ def _make_lru(*, d_model: int, seq_len: int, key, state_size: int = 64, **option
 
 RECURRENT_FIELDS = fields_with_role(LRU, "recurrent")  # the fields declaring metadata role "recurrent"
 """Fields trained with Adam, no weight decay and `lr_factor` x the learning rate [LRU code, train.py]."""
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class LRUSpec(LayerSpec):
+    """Typed options of layer "lru" (`LRU`)."""
+
+    name: ClassVar[str] = "lru"
+    state_size: int = 64
+    r_min: float = 0.0
+    r_max: float = 1.0
+    max_phase: float = 6.28
+    mode: Literal["recurrent", "convolution"] = "recurrent"
+    scan_method: ScanMethod = "auto"
+    bidirectional: bool = False
+    eigenvalue_param: Literal["exp", "direct"] = "exp"
+    gamma_norm: bool = True
+    dtype: Dtype = "float32"
+
+    def check(self) -> None:
+        positive(self, "state_size")

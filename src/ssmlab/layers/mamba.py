@@ -23,7 +23,9 @@ in LRU/S4D). Recurrent form: `init_state()` gives (conv buffer [K-1, E], SSM sta
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax
@@ -37,6 +39,7 @@ from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.scan import resolve_method
 from ..core.selective_scan import selective_scan, selective_scan_step
 from .base import AbstractSequenceLayer, check_step_input, register_layer
+from .spec import Dtype, LayerSpec, ScanMethod, positive, register_spec
 
 MambaState = tuple[Float[Array, "K1 E"], Float[Array, "E N"]]
 
@@ -193,3 +196,26 @@ def _make_mamba(*, d_model: int, seq_len: int, key, state_size: int | None = Non
 
 RECURRENT_FIELDS = fields_with_role(Mamba, "recurrent")  # the fields declaring metadata role "recurrent"
 """Fields with Adam, no weight decay and the SSM learning rate [Mamba code, `_no_weight_decay`]."""
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class MambaSpec(LayerSpec):
+    """Typed options of layer "mamba" (`Mamba`); `state_size` is N (Mamba's d_state)."""
+
+    name: ClassVar[str] = "mamba"
+    state_size: int = 16
+    expand: int = 2
+    d_conv: int = 4
+    dt_rank: int | Literal["auto"] = "auto"
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    dt_init_floor: float = 1e-4
+    dt_scale: float = 1.0
+    scan_method: ScanMethod = "auto"
+    dtype: Dtype = "float32"
+
+    def check(self) -> None:
+        positive(self, "state_size", "expand", "d_conv", "dt_min", "dt_max", "dt_scale")
+        if self.dt_rank != "auto":
+            positive(self, "dt_rank")

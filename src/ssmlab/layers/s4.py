@@ -23,7 +23,9 @@ Only bilinear: ZOH has no Cauchy form for a DPLR matrix (see `core.s4_kernel`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -38,6 +40,7 @@ from ..core.fftconv import causal_conv
 from ..core.hippo import legs_dplr
 from ..core.s4_kernel import dplr_kernel, dplr_step_system
 from .base import AbstractSequenceLayer, check_step_input, register_layer
+from .spec import Dtype, LayerSpec, positive, register_spec
 
 
 def check_sizes(d_model: int, state_size: int, dt_min: float, dt_max: float) -> None:
@@ -184,3 +187,18 @@ def _make_s4(*, d_model: int, seq_len: int, key, state_size: int = 64, **options
 
 RECURRENT_FIELDS = fields_with_role(S4, "recurrent")  # the fields declaring metadata role "recurrent"
 """Fields with their own learning rate and weight decay 0 [S4 code, kernels/kernel.py `register`]."""
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class S4Spec(LayerSpec):
+    """Typed options of layer "s4" (`S4`; its seq_len is the model's)."""
+
+    name: ClassVar[str] = "s4"
+    state_size: int = 64
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    dtype: Dtype = "float32"
+
+    def check(self) -> None:
+        positive(self, "state_size", "dt_min", "dt_max")

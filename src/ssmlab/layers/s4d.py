@@ -18,7 +18,9 @@ B = 1, C ~ CN(0, 1), D ~ N(0, 1), log_dt ~ U[log dt_min, log dt_max] [S4D, §4; 
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -31,6 +33,7 @@ from ..core.discretize import bilinear, zoh
 from ..core.fftconv import causal_conv
 from ..core.scan import linear_recurrence
 from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
+from .spec import Dtype, LayerSpec, positive, register_spec
 
 _INITS = ("lin", "inv")
 _DISC = ("zoh", "bilinear")
@@ -207,3 +210,21 @@ def _make_s4d(*, d_model: int, seq_len: int, key, state_size: int = 64, **option
 
 RECURRENT_FIELDS = fields_with_role(S4D, "recurrent")  # the fields declaring metadata role "recurrent"
 """Fields with their own learning rate and weight decay 0 [S4 code, kernels/kernel.py]."""
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class S4DSpec(LayerSpec):
+    """Typed options of layer "s4d" (`S4D`)."""
+
+    name: ClassVar[str] = "s4d"
+    state_size: int = 64
+    init: Literal["lin", "inv"] = "lin"
+    discretization: Literal["zoh", "bilinear"] = "zoh"
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    bidirectional: bool = False
+    dtype: Dtype = "float32"
+
+    def check(self) -> None:
+        positive(self, "state_size", "dt_min", "dt_max")

@@ -20,7 +20,9 @@ scan from x. Bidirectional layers refuse both.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -34,6 +36,7 @@ from ..core.hippo import hippo_n_diagonal
 from ..core.scan import linear_recurrence, resolve_method
 from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
 from .s4 import check_sequence, check_sizes
+from .spec import Dtype, LayerSpec, ScanMethod, positive, register_spec
 
 
 class S5(AbstractSequenceLayer):
@@ -141,3 +144,21 @@ def _make_s5(*, d_model: int, seq_len: int, key, state_size: int = 64, **options
 
 RECURRENT_FIELDS = fields_with_role(S5, "recurrent")  # the fields declaring metadata role "recurrent"
 """Fields with Adam, no weight decay and the SSM learning rate [S5 code, train_helpers.py]."""
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class S5Spec(LayerSpec):
+    """Typed options of layer "s5" (`S5`)."""
+
+    name: ClassVar[str] = "s5"
+    state_size: int = 64
+    blocks: int = 1
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    scan_method: ScanMethod = "auto"
+    bidirectional: bool = False
+    dtype: Dtype = "float32"
+
+    def check(self) -> None:
+        positive(self, "state_size", "blocks", "dt_min", "dt_max")

@@ -43,6 +43,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from ..layers.base import AbstractSequenceLayer, make_layer
+from ..layers.spec import LayerSpec
 
 NORMS = ("layer", "batch")
 MIXINGS = ("glu", "half_glu", "mlp")
@@ -174,11 +175,15 @@ class SequenceModel(eqx.Module):
     input_kind: str = eqx.field(static=True)
     pooling: str = eqx.field(static=True)
 
-    def __init__(self, *, layer: str, d_model: int, depth: int, d_out: int, seq_len: int, input_kind: str = "real",
-                 d_in: int = 1, vocab_size: int = 0, norm: str = "layer", prenorm: bool = True,
-                 mixing: str = "glu", dropout: float = 0.0, pooling: str = "mean", bn_momentum: float = 0.9,
-                 layer_options: dict | None = None, key: PRNGKeyArray):
-        """Build the stack; `layer_options` go to the layer factory (e.g. state_size, r_min)."""
+    def __init__(self, *, layer: str | LayerSpec, d_model: int, depth: int, d_out: int, seq_len: int,
+                 input_kind: str = "real", d_in: int = 1, vocab_size: int = 0, norm: str = "layer",
+                 prenorm: bool = True, mixing: str = "glu", dropout: float = 0.0, pooling: str = "mean",
+                 bn_momentum: float = 0.9, layer_options: dict | None = None, key: PRNGKeyArray):
+        """Build the stack of `layer`: a spec (`LRUSpec(state_size=8)`, built by `spec.build`) or a registered
+        name whose factory gets `layer_options` (e.g. state_size, r_min; `make_layer`)."""
+        if isinstance(layer, LayerSpec) and layer_options:
+            raise TypeError(f"layer is a spec ({type(layer).__name__}); give its options as its fields, not as "
+                            f"layer_options={layer_options!r}.")
         _choice("input_kind", input_kind, INPUT_KINDS)
         _choice("pooling", pooling, POOLINGS)
         if depth < 1 or d_model < 1 or d_out < 1 or seq_len < 1:
@@ -192,8 +197,7 @@ class SequenceModel(eqx.Module):
         self.encoder = (eqx.nn.Linear(d_in, d_model, key=k_enc) if input_kind == "real"
                         else eqx.nn.Embedding(vocab_size, d_model, key=k_enc))
         self.blocks = tuple(
-            Block(layer=make_layer(layer, d_model=d_model, seq_len=seq_len, key=k_blocks[2 * i],
-                                   **(layer_options or {})),
+            Block(layer=_build_layer(layer, d_model, seq_len, k_blocks[2 * i], layer_options),
                   d_model=d_model, norm=norm, mixing=mixing, dropout=dropout, prenorm=prenorm,
                   bn_momentum=bn_momentum, key=k_blocks[2 * i + 1])
             for i in range(depth))
@@ -260,6 +264,12 @@ class SequenceModel(eqx.Module):
         return jax.vmap(self.decoder)(h), tuple(new)
 
 
+def _build_layer(layer: str | LayerSpec, d_model: int, seq_len: int, key, options: dict | None):
+    if isinstance(layer, LayerSpec):
+        return layer.build(d_model=d_model, seq_len=seq_len, key=key)
+    return make_layer(layer, d_model=d_model, seq_len=seq_len, key=key, **(options or {}))
+
+
 def _pool(h: Float[Array, "L H"], mask: Bool[Array | np.ndarray, " L"] | None, pooling: str) -> Float[Array, " H"]:
     """Mean, max or last step of h; with a mask: Σ_t m_t h_t / max(Σ_t m_t, 1), max over t with m_t, or
     h at the last t with m_t."""
@@ -288,7 +298,7 @@ def apply_batch(model: SequenceModel, state: eqx.nn.State, x: Array, *, key: PRN
     return fn(x, keys, mask, state)
 
 
-def make_model(*, layer: str, d_model: int, depth: int, d_out: int, seq_len: int, key: PRNGKeyArray, **kw):
+def make_model(*, layer: str | LayerSpec, d_model: int, depth: int, d_out: int, seq_len: int, key: PRNGKeyArray, **kw):
     """(model, state): a `SequenceModel` and its initial norm state (empty for LayerNorm)."""
     return eqx.nn.make_with_state(SequenceModel)(layer=layer, d_model=d_model, depth=depth, d_out=d_out,
                                                   seq_len=seq_len, key=key, **kw)

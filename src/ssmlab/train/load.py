@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.dataset import make_task
 from .checkpoint import check_run_header, load_checkpoint
-from .config import TrainConfig, config_from_dict, config_hash, parse_options
+from .config import TrainConfig, config_from_dict, stored_config_hash
 from .loop import MODEL_SPEC_KEYS, build_model, init_optimizer_state, model_spec
 from .objectives import objective_for
 
@@ -82,8 +82,9 @@ def _config(record: dict, path: Path) -> TrainConfig:
         cfg = config_from_dict(record["config"])
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: invalid config ({err}).") from err
-    if config_hash(cfg) != record["config_hash"]:
-        raise ValueError(f"{path}: the config hashes to {config_hash(cfg)}, not to the recorded "
+    digest = stored_config_hash(record["config"])  # a legacy config.json: the hash formula of its version
+    if digest != record["config_hash"]:
+        raise ValueError(f"{path}: the config hashes to {digest}, not to the recorded "
                          f"{record['config_hash']}; the file was edited or damaged.")
     return cfg
 
@@ -93,7 +94,7 @@ def _spec(record: dict, cfg: TrainConfig, run_dir: Path) -> dict:
     if isinstance(spec, dict) and set(MODEL_SPEC_KEYS) <= set(spec):
         return spec
     try:  # a run written before config.json held the spec: the task itself tells
-        return model_spec(make_task(cfg.task, **parse_options("task_options", cfg.task_options)))
+        return model_spec(make_task(cfg.task, **cfg.task_options))
     except Exception as err:
         raise ValueError(f"{run_dir}/config.json has no model_spec and task {cfg.task!r} cannot be built here "
                          f"({type(err).__name__}: {err}); retrain with this ssmlab version.") from err

@@ -56,7 +56,7 @@ from ..environment import environment
 from ..models.sequence_model import apply_batch, make_model
 from . import parallel
 from .checkpoint import check_run_header, load_checkpoint, read_header, save_checkpoint
-from .config import TrainConfig, config_dict, config_hash, parse_options
+from .config import TrainConfig, config_dict, config_from_dict, config_hash, is_legacy_config, legacy_config_hash
 from .metrics import MetricsLog
 from .objectives import objective_for, score
 from .optim import count_parameters, lr_schedule, make_optimizer, trainable
@@ -92,15 +92,12 @@ def model_spec(task: Task) -> dict:
 def build_model(cfg: TrainConfig, task: Task | dict, key) -> tuple[Any, Any]:
     """(model, norm state) for `task` (or its `model_spec`) with the architecture in `cfg`."""
     spec = model_spec(task) if isinstance(task, Task) else task
-    options = parse_options("layer_options", cfg.layer_options)
-    if cfg.state_size > 0:
-        options.setdefault("state_size", cfg.state_size)
     pooling = spec["pooling"] if cfg.pooling == "task" else cfg.pooling
     d_out = spec.get("output_dim", 0) or (spec["num_classes"] if spec["num_classes"] > 0 else spec["input_dim"])
-    return make_model(layer=cfg.model, d_model=cfg.d_model, depth=cfg.depth, d_out=d_out, seq_len=spec["seq_len"],
+    return make_model(layer=cfg.layer, d_model=cfg.d_model, depth=cfg.depth, d_out=d_out, seq_len=spec["seq_len"],
                       input_kind=spec["input_kind"], d_in=spec["input_dim"], vocab_size=spec["vocab_size"],
                       norm=cfg.norm, prenorm=cfg.prenorm, mixing=cfg.mixing, dropout=cfg.dropout, pooling=pooling,
-                      layer_options=options, key=key)
+                      key=key)
 
 
 def init_optimizer_state(cfg: TrainConfig, model: Any, total_steps: int) -> tuple[optax.GradientTransformation, Any]:
@@ -179,7 +176,7 @@ def evaluate(eval_step, model, state, data: ArrayDataset, batch_size: int, mesh,
 
 
 def _write_config(out_dir: Path, cfg: TrainConfig, run: _Run) -> None:
-    if jax.process_index() != 0:  # one writer per run directory
+    if jax.process_index() != 0 or run.legacy:  # one writer per run directory; a legacy run keeps its file
         return
     record = {"config": config_dict(cfg), "config_hash": config_hash(cfg), "environment": environment(),
               "model_spec": model_spec(run.task), "steps_per_epoch": run.steps_per_epoch,
@@ -223,6 +220,7 @@ class _Run:
         self.hash = config_hash(cfg)
         self.log = MetricsLog(out_dir / "metrics.jsonl")
         ckpt = out_dir / "checkpoint.npz"
+        self.legacy = resume and self._legacy_hash(ckpt)
         if resume:
             (self.model, self.state, self.opt_state), header = load_checkpoint(
                 ckpt, (self.model, self.state, self.opt_state), config_hash=self.hash)
@@ -245,6 +243,28 @@ class _Run:
             self.log.path.unlink(missing_ok=True)
         self.model, self.state, self.opt_state = parallel.replicate((self.model, self.state, self.opt_state),
                                                                     self.mesh)
+
+    def _legacy_hash(self, ckpt: Path) -> bool:
+        """Resuming a run written before typed layer specs: its files carry the legacy hash of its config.json.
+
+        When config.json holds a legacy config that migrates to this config (same hash) and the checkpoint
+        carries that config's legacy hash, the run goes on under the legacy hash (its config.json is kept as
+        it is, so `load_run` migrates it again); anything else is checked against today's hash as usual."""
+        try:
+            data = json.loads((self.out_dir / "config.json").read_text())["config"]
+            header = read_header(ckpt)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        if not (isinstance(data, dict) and is_legacy_config(data)):
+            return False
+        try:
+            same = config_hash(config_from_dict(data)) == self.hash
+        except (TypeError, ValueError):
+            return False
+        if same and header.get("config_hash") == legacy_config_hash(data):
+            self.hash = legacy_config_hash(data)
+            return True
+        return False
 
     def _remove_stale_temps(self) -> None:
         if jax.process_index() == 0:  # process 0 writes checkpoints, metrics, summary; others would race it
@@ -344,7 +364,7 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
     parallel.initialize_distributed(cfg.distributed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    task = task if task is not None else make_task(cfg.task, **parse_options("task_options", cfg.task_options))
+    task = task if task is not None else make_task(cfg.task, **cfg.task_options)
     task = with_validation(task)  # model selection on a hold-out of train when the data has no validation split
     run = _Run(cfg, out_dir, task, resume)
     _write_config(out_dir, cfg, run)

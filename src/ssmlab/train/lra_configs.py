@@ -187,17 +187,14 @@ def all_lra_configs() -> dict[tuple[str, str, str], LRAConfig]:
     return {(m, t, p): lra_config(m, t, p) for m in MODELS for t in LRA_TASKS + GENERATED_TASKS for p in PRESETS}
 
 
-def _options_text(items: dict[str, Any]) -> str:
-    return ";".join(f"{k}={v}" for k, v in items.items())
-
-
 def to_train_config(cfg: LRAConfig):
     """The `ssmlab.train.config.TrainConfig` for an `LRAConfig` (the fields TrainConfig has).
 
     Mapping: recurrence LR as `ssm_lr_factor = ssm_lr / lr` (LRU, S4D) or the M^y factor (STU family);
-    STU K, k_u, k_y, LRU ring and S4D dt range as `layer_options`; cosine to 0 for the STU family (paper),
+    STU K, k_u, k_y, LRU ring and S4D dt range as fields of the layer spec; cosine to 0 for the STU family (paper),
     to 1e-7 for the LRU (minimal-LRU default) and to 0 for S4D; `bidirectional` as a layer option (LRU, S4D).
     """
+    from ..layers import spec_for
     from .config import TrainConfig
 
     if cfg.model in ("stu", "ar_stu"):
@@ -208,21 +205,19 @@ def to_train_config(cfg: LRAConfig):
             layer["k_y"] = cfg.k_y
         factor, lr_min = cfg.m_y_lr_factor, 0.0
     elif cfg.model == "lru":
-        layer = {"r_min": cfg.r_min, "r_max": cfg.r_max, "max_phase": cfg.max_phase}
+        layer = {"state_size": cfg.state_size, "r_min": cfg.r_min, "r_max": cfg.r_max, "max_phase": cfg.max_phase}
         factor, lr_min = (cfg.ssm_lr or cfg.lr) / cfg.lr, 1e-7
     else:
-        layer = {"dt_min": cfg.dt_min, "dt_max": cfg.dt_max}
+        layer = {"state_size": cfg.state_size, "dt_min": cfg.dt_min, "dt_max": cfg.dt_max}
         factor, lr_min = (cfg.ssm_lr or cfg.lr) / cfg.lr, 0.0
     if cfg.bidirectional:
         if cfg.model not in ("lru", "s4d", "s5"):
             raise ValueError(f"bidirectional=True needs model 'lru', 's4d' or 's5' (the STU, S4 and Mamba layers "
                              f"are causal); got {cfg.model!r}.")
         layer["bidirectional"] = True
-    return TrainConfig(task=cfg.task, model=cfg.model, depth=cfg.depth, d_model=cfg.d_model,
-                       state_size=0 if cfg.model in ("stu", "ar_stu") else cfg.state_size, norm=cfg.norm,
-                       prenorm=cfg.prenorm, mixing="glu", dropout=cfg.dropout, pooling=cfg.pooling,
-                       layer_options=_options_text(layer),
-                       task_options=_options_text(cfg.options()), batch_size=cfg.batch_size, epochs=cfg.epochs,
+    return TrainConfig(task=cfg.task, layer=spec_for(cfg.model)(**layer), depth=cfg.depth, d_model=cfg.d_model,
+                       norm=cfg.norm, prenorm=cfg.prenorm, mixing="glu", dropout=cfg.dropout, pooling=cfg.pooling,
+                       task_options=cfg.options(), batch_size=cfg.batch_size, epochs=cfg.epochs,
                        lr=cfg.lr, lr_min=lr_min, warmup_frac=cfg.warmup_fraction, weight_decay=cfg.weight_decay,
                        ssm_lr_factor=factor, seed=0, max_steps=cfg.max_steps or 0)
 

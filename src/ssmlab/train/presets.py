@@ -6,6 +6,7 @@ Other tasks add theirs with `ssmlab.train.config.register_preset(task, name, fac
 
 from __future__ import annotations
 
+from ..layers import LayerSpec, spec_for
 from .config import TrainConfig, register_preset
 
 DIGITS_PAPER_EPOCHS = 20
@@ -18,7 +19,6 @@ def digits_config(model: str, *, epochs: int = DIGITS_PAPER_EPOCHS, lr: float = 
     2 pre-LayerNorm GLU blocks of width 64, batch 32, AdamW lr 5e-3 with 10% warm-up and cosine decay,
     weight decay 0.01, SSM parameters at 0.5 x lr without decay; N = 32 states for LRU/S4D/linear_ssm.
     Mamba (N = 16, expand 2, d_conv 17): 98.6% after the 5 quick epochs (97.5% before the validation split)."""
-    state = 32 if model in ("lru", "s4d", "linear_ssm") else 0
     # STU: the official-code structure (one "+" filter bank, learnable AR m_y); the default paper_eq4
     # layer trained far slower here (loss 1.25 after 11 epochs) -- see the digits experiment notes.
     # LRU: a narrower ring and phase range (r_min 0.5, max_phase π/5) reached 95% at 10 epochs where the
@@ -27,10 +27,17 @@ def digits_config(model: str, *, epochs: int = DIGITS_PAPER_EPOCHS, lr: float = 
     # Mamba default d_conv = 4 it plateaued at 69-79% after the 5 quick epochs (lr 3e-3 / 2e-2, dt range,
     # dt_rank, d_state, SSM LR factor varied), d_conv 9 gave 94.7%, 17 gave 97.5% (before the validation
     # split; docs/layers/mamba.md).
-    options = {"stu": "preset=official", "lru": "r_min=0.5;max_phase=0.628", "mamba": "d_conv=17"}.get(model, "")
-    return TrainConfig(task="digits", model=model, depth=2, d_model=64, state_size=state, batch_size=32,
-                       epochs=epochs, lr=lr, weight_decay=0.01, warmup_frac=0.1, ssm_lr_factor=0.5,
-                       layer_options=options)
+    options = {"stu": {"preset": "official"}, "lru": {"r_min": 0.5, "max_phase": 0.628},
+               "mamba": {"d_conv": 17}}.get(model, {})
+    return TrainConfig(task="digits", layer=_layer(model, 32, **options), depth=2, d_model=64, batch_size=32,
+                       epochs=epochs, lr=lr, weight_decay=0.01, warmup_frac=0.1, ssm_lr_factor=0.5)
+
+
+def _layer(model: str, state_size: int, **options) -> LayerSpec:
+    """The spec of `model` with `options`, and N = `state_size` for LRU / S4D / linear_ssm (the others keep theirs)."""
+    if model in ("lru", "s4d", "linear_ssm"):
+        options["state_size"] = state_size
+    return spec_for(model)(**options)
 
 
 register_preset("digits", "paper", digits_config)
@@ -40,10 +47,9 @@ register_preset("digits", "quick", lambda model: digits_config(model, epochs=DIG
 def lm_chars_quick(model: str) -> TrainConfig:
     """lm-chars in about a CPU minute (the lm-small experiment's quick budget): 24 stdlib files, L = 64,
     192 windows per split, one GLU block of width 32, batch 16, 6 epochs at lr 1e-2."""
-    return TrainConfig(task="lm-chars", model=model, depth=1, d_model=32,
-                       state_size=16 if model in ("lru", "s4d", "linear_ssm") else 0, batch_size=16, epochs=6,
-                       lr=1e-2, weight_decay=0.01, layer_options="preset=official" if model == "stu" else "",
-                       task_options="seq_len=64;max_files=24;max_windows=192")
+    return TrainConfig(task="lm-chars", layer=_layer(model, 16, **({"preset": "official"} if model == "stu" else {})),
+                       depth=1, d_model=32, batch_size=16, epochs=6, lr=1e-2, weight_decay=0.01,
+                       task_options={"seq_len": 64, "max_files": 24, "max_windows": 192})
 
 
 register_preset("lm-chars", "quick", lm_chars_quick)
