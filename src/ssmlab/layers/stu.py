@@ -171,7 +171,7 @@ class AutoRegression(eqx.Module):
     ar_method: str = eqx.field(static=True)
 
     def __call__(self, u: Array, delta: Array, dtype, *, taps: bool = True) -> Array:
-        """ŷ from Δ: add the input taps (unless `taps` is False: already folded into Δ), then the recurrence."""
+        """ŷ from Δ: input taps (unless `taps` is False: folded into Δ), then the recurrence [STU, eqs. (4), (6)]."""
         m_u = self.m_u.astype(dtype) if self.m_u is not None and taps else None
         m_y = self.m_y.astype(dtype) if self.m_y is not None else None
         return autoregressive_output(u, delta, m_u=m_u, m_y=m_y, m_y_mode=self.m_y_mode, method=self.ar_method)
