@@ -46,7 +46,7 @@ def linear_recurrence(
     x0: Num[Array, "..."] | None = None,
     method: str = "sequential",
 ) -> Inexact[Array, "L N"]:
-    """States of x_t = a ⊙ x_{t-1} + bu_t for t = 0..L-1 [diagonal SSM recurrence, LRU eq. (1)].
+    """States of x_t = a ⊙ x_{t-1} + bu_t for t = 0..L-1 [LRU, eq. (1)] (the diagonal SSM recurrence).
 
     Args:
         a: diagonal transition, [N] (time-invariant) or [L, N] (time-varying).
