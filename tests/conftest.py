@@ -1,6 +1,7 @@
 """Shared test setup: float64 maths, no silent rank broadcasting, a default key, a private filter cache."""
 
 import os
+from pathlib import Path
 
 # Compile-time budget: the suite is dominated by XLA compiles of small programs, and LLVM's expensive
 # passes buy nothing at test sizes (about a third of the CPU time; same maths, rounding-level differences at
@@ -27,6 +28,38 @@ def _private_filter_cache(tmp_path_factory):
         os.environ.pop("SSMLAB_CACHE_DIR", None)
     else:
         os.environ["SSMLAB_CACHE_DIR"] = old
+
+
+# Test folders whose tests run under strict dtype promotion (an implicit promotion between array dtypes raises);
+# a test or module that mixes dtypes on purpose says so with @pytest.mark.dtype_promotion("standard") and is
+# listed, with the reason, in docs/reliability.md ("Dtype promotion in the tests").
+STRICT_PROMOTION_DIRS = ("tests/core/", "tests/theory/")
+
+
+def _promotion(node) -> str:
+    rel = node.path.relative_to(Path(__file__).parent.parent).as_posix()
+    if not rel.startswith(STRICT_PROMOTION_DIRS):
+        return jax.config.jax_numpy_dtype_promotion
+    mark = node.get_closest_marker("dtype_promotion")
+    return mark.args[0] if mark else "strict"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "dtype_promotion(mode): run under jax.numpy_dtype_promotion(mode) "
+                                       "instead of strict (tests/core, tests/theory; reason in docs/reliability.md)")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_dtype_promotion(request):
+    """Module scope too, so module-scoped fixtures compute under the same promotion mode as their tests."""
+    with jax.numpy_dtype_promotion(_promotion(request.node)):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _dtype_promotion(request):
+    with jax.numpy_dtype_promotion(_promotion(request.node)):
+        yield
 
 
 @pytest.fixture

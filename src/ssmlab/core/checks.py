@@ -66,6 +66,28 @@ def default_float() -> jnp.dtype:
     return jnp.dtype(jnp.result_type(float))
 
 
+def result_dtype(*xs) -> jnp.dtype:
+    """`jnp.result_type(*xs)` on JAX's standard promotion lattice, whatever the promotion mode in force.
+
+    The one place ssmlab promotes on purpose (mixed precisions; a complex system with real inputs): the
+    arrays are then cast to this dtype explicitly, so the maths also runs under
+    `jax.numpy_dtype_promotion("strict")` (as tests/core and tests/theory do).
+    """
+    with jax.numpy_dtype_promotion("standard"):
+        return jnp.dtype(jnp.result_type(*xs))
+
+
+def complex_dtype(*xs) -> jnp.dtype:
+    """The complex dtype of the inputs' precision: complex128 if any is 64-bit (or int under x64), else complex64."""
+    return result_dtype(*xs, jnp.complex64)
+
+
+def promote(*xs) -> tuple:
+    """The arrays cast to their common `result_dtype`: JAX's implicit promotion, written out (same values)."""
+    dtype = result_dtype(*xs)
+    return tuple(jnp.asarray(x).astype(dtype) for x in xs)
+
+
 def as_inexact(name: str, x, *, complex_ok: bool = True):
     """`x` as a float or complex JAX array: integers/bools cast to `default_float()`.
 
@@ -97,9 +119,9 @@ def float_inputs(*named, real: tuple[str, ...] = ()) -> tuple[list, jnp.dtype]:
     dtype is that with bf16/fp16 raised to float32. Names in `real` refuse complex input.
     """
     arrays = [as_inexact(name, x, complex_ok=name not in real) for name, x in named]
-    out = jnp.result_type(*arrays)
+    out = result_dtype(*arrays)
     work = _real_work_dtype(out)
-    return [x.astype(jnp.promote_types(work, x.dtype)) for x in arrays], jnp.dtype(out)
+    return [x.astype(result_dtype(work, x.dtype)) for x in arrays], out
 
 
 def check_float_dtype(name: str, dtype) -> None:

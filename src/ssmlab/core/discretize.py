@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .._typing import Array, Diagonal, Num
-from .checks import float_inputs
+from .checks import complex_dtype, float_inputs, promote
 
 
 def _expand(scale, b):
@@ -35,23 +35,23 @@ def zoh(a: Diagonal, b: Num[Array, "N *H"], dt) -> tuple[Array, Array]:
     The a -> 0 limit (b̄ = dt b) is taken with `expm1` so small |a| loses no precision.
     """
     a, b, dt, out = _inputs(a, b, dt)
-    dt = _dt_like(a, dt)
+    a, dt = promote(a, _dt_like(a, dt))  # a real step times a real or complex diagonal
     a_bar = jnp.exp(dt * a)
     safe = jnp.where(a == 0, 1.0, a)
     scale = jnp.where(a == 0, dt, jnp.expm1(dt * a) / safe)
-    return a_bar.astype(_like(out, a_bar)), (_expand(scale, b) * b).astype(out)
+    return a_bar.astype(_like(out, a_bar)), jnp.multiply(*promote(_expand(scale, b), b)).astype(out)
 
 
 def bilinear(a: Diagonal, b: Num[Array, "N *H"], dt) -> tuple[Array, Array]:
     """Bilinear (Tustin) discretisation: ((1 + dt a/2)/(1 - dt a/2), dt/(1 - dt a/2) · b) [S4, eq. (3)]."""
     a, b, dt, out = _inputs(a, b, dt)
-    dt = _dt_like(a, dt)
+    a, dt = promote(a, _dt_like(a, dt))  # a real step times a real or complex diagonal
     denom = 1.0 - dt * a / 2.0
     a_bar = (1.0 + dt * a / 2.0) / denom
-    return a_bar.astype(_like(out, a_bar)), (_expand(dt / denom, b) * b).astype(out)
+    return a_bar.astype(_like(out, a_bar)), jnp.multiply(*promote(_expand(dt / denom, b), b)).astype(out)
 
 
 def _like(out, x):
     """`out`'s precision, complex only if `x` is (ā is real for real a even when b is complex)."""
     real = jnp.finfo(out).dtype
-    return jnp.promote_types(real, jnp.complex64) if jnp.iscomplexobj(x) else real
+    return complex_dtype(real) if jnp.iscomplexobj(x) else real

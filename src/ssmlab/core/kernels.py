@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._typing import Array, Complex, Diagonal, Float, Inexact, Num
-from .checks import check_length, check_rank, float_inputs, stable
+from .checks import check_length, check_rank, complex_dtype, float_inputs, promote, stable
 from .fftconv import fft_size
 
 
@@ -49,11 +49,11 @@ def _check_a(a, n_state: int) -> None:
 
 def _grid(z, like) -> Array:
     """DFT points as a complex array of `like`'s precision (complex64 for float32 systems)."""
-    return jnp.asarray(z).astype(jnp.promote_types(like.dtype, jnp.complex64))
+    return jnp.asarray(z).astype(complex_dtype(like.dtype))
 
 
 def _complex(dtype) -> jnp.dtype:
-    return jnp.promote_types(dtype, jnp.complex64)
+    return complex_dtype(dtype)
 
 
 def _real(dtype) -> jnp.dtype:
@@ -79,8 +79,8 @@ def ssm_kernel(
     (a, b, c), out_dtype = float_inputs(("a", a), ("b", b), ("c", c))
     b2, c2, siso = _as_mimo(b, c)
     _check_a(a, b2.shape[0])
-    powers = jnp.power(a[None, :], jnp.arange(length)[:, None])  # [L, N]
-    return _squeeze(jnp.einsum("on,tn,ni->toi", c2, powers, b2), siso).astype(out_dtype)
+    powers = jnp.power(*promote(a[None, :], jnp.arange(length)[:, None]))  # [L, N]
+    return _squeeze(jnp.einsum("on,tn,ni->toi", *promote(c2, powers, b2)), siso).astype(out_dtype)
 
 
 def dft_grid(n: int, *, bins: int | None = None) -> Complex[Array, " m"]:
@@ -102,8 +102,9 @@ def frequency_response(
     b2, c2, siso = _as_mimo(b, c)
     _check_a(a, b2.shape[0])
     a = stable("a", a)
-    g = 1.0 / (1.0 - _grid(dft_grid(length), a)[:, None] * a[None, :])  # [L, N]
-    return _squeeze(jnp.einsum("on,kn,ni->koi", c2, g, b2), siso).astype(_complex(out_dtype))
+    z, a = promote(_grid(dft_grid(length), a), a)  # complex grid, real or complex a
+    g = 1.0 / (1.0 - z[:, None] * a[None, :])  # [L, N]
+    return _squeeze(jnp.einsum("on,kn,ni->koi", *promote(c2, g, b2)), siso).astype(_complex(out_dtype))
 
 
 def truncated_kernel_spectrum(
@@ -132,8 +133,9 @@ def truncated_kernel_spectrum(
     w_pow_l = _grid(np.exp(-2j * np.pi * ((j * length) % n) / n), a)[:, None]
 
     def one(a_, b_, c_):
-        geo = (1.0 - jnp.power(a_, length)[None, :] * w_pow_l) / (1.0 - a_[None, :] * w)
-        return jnp.einsum("on,kn,ni->koi", c_, geo, b_)
+        a_, w_, w_l = promote(a_, w, w_pow_l)  # complex grid, real or complex a
+        geo = (1.0 - jnp.power(a_, length)[None, :] * w_l) / (1.0 - a_[None, :] * w_)
+        return jnp.einsum("on,kn,ni->koi", *promote(c_, geo, b_))
 
     spec = one(a, b2, c2)
     if real_part:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._typing import Array, Complex, Float, Inexact
-from .checks import check_length
+from .checks import check_length, complex_dtype, promote
 
 
 def dft_points(length: int, *, bins: int) -> Complex[Array, " m"]:
@@ -50,6 +50,7 @@ def dplr_kernel_spectrum(
         dt: step Δ (scalar).
         z: [m] evaluation points on the unit circle.
     """
+    z, dt = promote(z, dt)  # a real step on the complex grid
     half = (1.0 + z) / 2.0
     denom = (1.0 - z)[:, None] / dt - lam[None, :] * half[:, None]  # d_n(z): [m, N]
     qc = jnp.conj(q)
@@ -88,7 +89,7 @@ def dplr_kernel(
         raise ValueError(f"lam, p, q, b, c_tilde must all have the same shape [M]; got {shapes}.")
     q = p if q is None else q
     # the grid follows the parameters' precision (complex64 in, float32 kernel out)
-    ctype = jnp.result_type(lam, p, q, b, c_tilde, jnp.complex64)
+    ctype = complex_dtype(lam, p, q, b, c_tilde)
     if conj_pairs:
         lam, p, q, b, c_tilde = (jnp.concatenate([x, jnp.conj(x)]) for x in (lam, p, q, b, c_tilde))
         z = dft_points(length, bins=length // 2 + 1).astype(ctype)

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._typing import Array, Inexact, Num
-from .checks import float_inputs
+from .checks import float_inputs, result_dtype
 
 _METHODS = ("sequential", "associative", "auto")
 
@@ -46,7 +46,7 @@ def linear_recurrence(
     x0: Num[Array, "..."] | None = None,
     method: str = "sequential",
 ) -> Inexact[Array, "L N"]:
-    """States of x_t = a ⊙ x_{t-1} + bu_t for t = 0..L-1 [diagonal SSM recurrence, LRU eq. (1)].
+    """States of x_t = a ⊙ x_{t-1} + bu_t for t = 0..L-1 [LRU, eq. (1)] (the diagonal SSM recurrence).
 
     Args:
         a: diagonal transition, [N] (time-invariant) or [L, N] (time-varying).
@@ -73,7 +73,7 @@ def linear_recurrence(
         raise ValueError(f"a must have shape [N]={N,} or [L, N]={L, N} to match bu; got {tuple(a.shape)}.")
     if x0 is not None and x0.shape != (N,):
         raise ValueError(f"x0 must have shape [N]=({N},); got {tuple(x0.shape)}.")
-    dtype = jnp.result_type(a, bu, *(() if x0 is None else (x0,)))  # working dtype
+    dtype = result_dtype(a, bu, *(() if x0 is None else (x0,)))  # working dtype
     a_t = jnp.broadcast_to(a, (L, N)).astype(dtype)
     b_t = bu.astype(dtype)
     if x0 is not None:

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._typing import Array, Float, Num
-from .checks import float_inputs
+from .checks import float_inputs, result_dtype
 from .scan import linear_recurrence, resolve_method
 
 
@@ -126,7 +126,7 @@ def selective_scan(
     _check_shapes(u, delta, A, B, C, D)
     if x0 is not None and got["x0"].shape != A.shape:
         raise ValueError(f"x0 must have the shape of A, [D, N]={tuple(A.shape)}; got {tuple(got['x0'].shape)}.")
-    dtype = jnp.result_type(*arrays)
+    dtype = result_dtype(*arrays)
     u, delta, A, B, C = (x.astype(dtype) for x in (u, delta, A, B, C))
     x0 = jnp.zeros(A.shape, dtype) if x0 is None else got["x0"].astype(dtype)
     y, x_last = (_sequential if method == "sequential" else _associative)(u, delta, A, B, C, x0)

@@ -66,6 +66,7 @@ def test_impulse_response_gradients():
     jax.test_util.check_grads(h, (model.b,), order=1, modes=("fwd", "rev"))
 
 
+@pytest.mark.dtype_promotion("standard")  # optax's Adam: b1 ** count (a Python float to an int32 step count)
 def test_projected_training_fits_and_respects_the_bound():
     target = random_shallow_ssm(n_pairs=1, gain=1.0, seed=3).impulse_response(length=32)
     fit = eqx.filter_jit(lambda t, k: fit_impulse_response(t, depth=2, width=1, key=k, bound=2.0, steps=300,
@@ -78,6 +79,7 @@ def test_projected_training_fits_and_respects_the_bound():
 
 
 @pytest.mark.slow
+@pytest.mark.dtype_promotion("standard")  # optax's Adam, as above
 def test_projected_shallow_never_exceeds_R5_gain_bound():
     """Trained on a target far beyond its reach, a norm-bounded shallow model stays below M + m M²/(1-ρ)."""
     target = random_shallow_ssm(n_pairs=2, gain=1e4, seed=5).impulse_response(length=64)

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, Inexact
 
-from ...core.checks import check_length, check_rank, is_concrete
+from ...core.checks import check_length, check_rank, complex_dtype, is_concrete, promote
 from ...core.fftconv import causal_conv
 from ...core.kernels import ssm_kernel
 from ...core.scan import linear_recurrence
@@ -81,7 +81,7 @@ class SISOLayer(eqx.Module):
             check_rank(name, x, (1,), "[m], the diagonal of one SISO layer")
         if not a.shape == b.shape == c.shape:
             raise ValueError(f"a, b, c must share the width m; got {a.shape}, {b.shape}, {c.shape}.")
-        cdt = jnp.result_type(a, b, c, jnp.complex64)
+        cdt = complex_dtype(a, b, c)
         self.a, self.b, self.c = a.astype(cdt), b.astype(cdt), c.astype(cdt)
         self.d = jnp.real(jnp.asarray(d)).astype(jnp.finfo(cdt).dtype)
         if is_concrete(self.a) and is_concrete(self.b) and is_concrete(self.c):
@@ -114,9 +114,9 @@ def _check_conjugate_closed(a: np.ndarray, r: np.ndarray) -> None:
 
 def layer_transfer(layer: SISOLayer, z: Inexact[Array, " F"]) -> Complex[Array, " F"]:
     """H(z) = d + Σ_i c_i b_i / (z - a_i) at the points z [DepthWidth, abstract]."""
-    z = jnp.asarray(z)
-    terms = layer.residues[None, :] / (z[:, None] - layer.a[None, :])
-    return layer.d + jnp.sum(terms, axis=1)
+    z, a, residues, d = promote(jnp.asarray(z), layer.a, layer.residues, layer.d)  # complex H of real d
+    terms = residues[None, :] / (z[:, None] - a[None, :])
+    return d + jnp.sum(terms, axis=1)
 
 
 def layer_impulse_response(layer: SISOLayer, *, length: int) -> Float[Array, " L"]:
@@ -135,7 +135,7 @@ def layer_output(layer: SISOLayer, u: Float[Array, " L"]) -> Float[Array, " L"]:
     """y_t = Re(c·x_t) + d u_t with x_{t+1} = a x_t + b u_t, by the diagonal recurrence (time domain)."""
     if layer.width == 0:
         return layer.d * u
-    s = linear_recurrence(layer.a, u[:, None] * layer.b[None, :])  # s_t = x_{t+1}
+    s = linear_recurrence(layer.a, jnp.multiply(*promote(u[:, None], layer.b[None, :])))  # s_t = x_{t+1}
     x = jnp.concatenate([jnp.zeros((1, layer.width), s.dtype), s[:-1]], axis=0)
     return jnp.real(x @ layer.c).astype(u.dtype) + layer.d * u
 

@@ -22,12 +22,13 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ...core.checks import promote
 from ...core.fftconv import fft_size
 from .models import DeepLinearSSM, NormKind, SISOLayer, check_norm_kind
 
 
 def _cplx(x: Float[Array, "... 2"]):
-    return x[..., 0] + 1j * x[..., 1]
+    return jax.lax.complex(x[..., 0], x[..., 1])
 
 
 class ModalDeepSSM(eqx.Module):
@@ -56,7 +57,7 @@ class ModalDeepSSM(eqx.Module):
     def layer_impulse_responses(self, *, length: int) -> Float[Array, "K L"]:
         """h^k_t per layer (module doc), t < length."""
         t = jnp.arange(length - 1)
-        powers = jnp.power(_cplx(self.a)[:, None, :], t[None, :, None])  # [K, L-1, m]
+        powers = jnp.power(*promote(_cplx(self.a)[:, None, :], t[None, :, None]))  # [K, L-1, m]
         res = (_cplx(self.c) * _cplx(self.b))[:, None, :]
         tail = 2.0 * jnp.real(jnp.sum(res * powers, axis=-1))
         return jnp.concatenate([self.d[:, None], tail.astype(self.d.dtype)], axis=1)

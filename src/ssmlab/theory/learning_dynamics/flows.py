@@ -44,7 +44,7 @@ def _vector_field(learn: tuple[str, ...], tied: bool) -> Callable:
 
     def field(t, y, args):
         sigma_re, sigma_im, eta_k, tau = args
-        sigma_k = sigma_re + 1j * sigma_im
+        sigma_k = jax.lax.complex(sigma_re, sigma_im)
         return tuple(r / tau for r in flow_rates(*y, sigma_k, eta_k, learn=learn, tied=tied))
 
     return field

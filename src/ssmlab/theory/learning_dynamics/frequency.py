@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float
 
-from ...core.checks import check_finite, check_rank, check_stable
+from ...core.checks import check_finite, check_rank, check_stable, promote
 from ...core.fftconv import causal_conv
 from ...core.kernels import dft_grid
 from ...core.scan import linear_recurrence
@@ -90,7 +90,8 @@ def resolvent(a: Float[Array, " N"], *, length: int) -> Complex[Array, "L N"]:
     a = jnp.asarray(a)
     check_rank("a", a, (1,), "[N], the diagonal of A")
     check_stable("a", a)
-    return 1.0 / (1.0 - dft_grid(length)[:, None] * a[None, :])
+    z, a = promote(dft_grid(length), a)  # complex grid times a real (or complex) diagonal
+    return 1.0 / (1.0 - z[:, None] * a[None, :])
 
 
 def transfer_statistics(
@@ -119,7 +120,7 @@ def layer_responses(a, b, c, *, length: int) -> Complex[Array, "K L"]:
     """H^{(l)}_k = Σ_i c_{li} b_{li} / (1 - z_k a_{li}) for each layer l [LDyn, eq. (25)]."""
     a, b, c, _ = as_stack(a, b, c)
     check_stable("a", a)
-    z = dft_grid(length)
+    z, a, b, c = promote(dft_grid(length), a, b, c)  # complex grid, real (or complex) layers
     g = 1.0 / (1.0 - z[None, :, None] * a[:, None, :])  # [K, L, N]
     return jnp.sum(g * (c * b)[:, None, :], axis=-1)
 
@@ -136,7 +137,7 @@ def response_derivatives(a, b, c, *, length: int) -> tuple[Array, Array, Array]:
     ∂H/∂b_i = c_i g_{ki}, ∂H/∂c_i = g_{ki} b_i.
     """
     a, b, c, _ = as_stack(a, b, c)
-    z = dft_grid(length)[None, :, None]
+    z, a, b, c = promote(dft_grid(length)[None, :, None], a, b, c)  # complex grid, real layers
     g = 1.0 / (1.0 - z * a[:, None, :])
     return (c * b)[:, None, :] * z * g**2, c[:, None, :] * g, b[:, None, :] * g
 
@@ -167,7 +168,7 @@ def flow_rates(
     if sigma_k.shape != (length,) or eta_k.shape != (length,):
         raise ValueError(f"sigma_k and eta_k must both be [L]; got {sigma_k.shape}, {eta_k.shape}.")
     h_layers = layer_responses(a2, b2, c2, length=length)  # [K, L]
-    resid = sigma_k - jnp.prod(h_layers, axis=0) * eta_k  # [L]
+    resid = sigma_k - jnp.multiply(*promote(jnp.prod(h_layers, axis=0), eta_k))  # [L], complex H times real η
     weight = resid[None, :] * jnp.conj(_exclusive_products(h_layers))  # [K, L]
     rates = []
     for name, d in zip(PARAM_NAMES, response_derivatives(a2, b2, c2, length=length), strict=True):
@@ -220,7 +221,7 @@ def ssm_output(a, b, c, u: Float[Array, " L"], *, periodic: bool = True, method:
             x0 = x[-1] / (1.0 - a**length)
             x = linear_recurrence(a, u[:, None] * b[None, :], x0=x0)
         return x @ c
-    powers = jnp.power(a[None, :], jnp.arange(length)[:, None])  # [L, N]
+    powers = jnp.power(*promote(a[None, :], jnp.arange(length)[:, None]))  # [L, N]
     scale = (c * b) / (1.0 - a**length) if periodic else c * b
     kernel = powers @ scale
     if periodic:
