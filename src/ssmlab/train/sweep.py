@@ -155,6 +155,7 @@ def make_chunk_trainer(static, objective, optimizer: optax.GradientTransformatio
             factor = 1.0 if schedule is None else schedule(i)
             x, y = batch["x"][seed_index], batch["y"][seed_index]
             mask = batch["mask"][seed_index] if "mask" in batch else None
+            # all R runs in one vectorised step (see the module docstring: one program for the whole grid)
             p, st, o, loss = jax.vmap(one_step, in_axes=(0, 0, 0, 0, 0, 0, 0, None if mask is None else 0))(
                 p, st, o, lrs * factor, run_masks, x, y, mask)
             return (p, st, o), loss
