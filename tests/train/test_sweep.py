@@ -100,8 +100,8 @@ def test_parameter_masks_hold_weights_at_zero_and_evaluations_match():
     models = [STU(d_model=3, seq_len=32, num_filters=6, dtype=jnp.float64, key=jr.key(0)) for _ in range(2)]
     ev, norm = held_out_set(lds, seq_len=32, num_sequences=3, seed=9, dtype="float64")
     res = train_sweep(models, sweep, data, steps=10, chunk=5, masks=masks, mask_fn=_zero_filters, eval_data=ev,
-                      schedule=cosine_to_zero(10))
-    assert res.evals["mse"].shape == (3, 2)
+                      schedule=cosine_to_zero(10), eval_every=2)
+    assert res.evals["mse"].shape == (2, 2) and res.eval_steps == [0, 10] and res.losses.shape == (10, 2)
     np.testing.assert_array_equal(np.asarray(res.params.m_phi_plus[0, 2:]), 0.0)
     assert np.any(np.asarray(res.params.m_phi_plus[1, 2:]) != 0.0)
     # step 0: every weight is 0, the zero predictor: MSE = mean y² (the normaliser)
@@ -126,6 +126,8 @@ def test_data_helpers_and_errors():
                     data, steps=3, chunk=3)
     with pytest.raises(ValueError, match="multiple of chunk"):
         train_sweep([lru], grid_sweep([1e-3], 1), data, steps=4, chunk=3)
+    with pytest.raises(ValueError, match="eval_every"):
+        train_sweep([lru], grid_sweep([1e-3], 1), data, steps=6, chunk=3, eval_every=4)
     with pytest.raises(ValueError, match="mask_fn"):
         train_sweep([lru], grid_sweep([1e-3], 1), data, steps=3, chunk=3, masks=jnp.ones((1, 2)))
     with pytest.raises(ValueError, match="> 0"):

@@ -43,6 +43,8 @@ SELECTIVE = ("mamba",)
 """Layers whose state update depends on the input; every other layer here is time-invariant (LTI)."""
 _TAKES_STATE_SIZE = ("mamba", "lru", "s4d", "linear_ssm", "s4", "s5")
 TASKS = ("selective_copying", "induction_heads")
+MAX_CHUNK = 200
+"""Most training steps whose batches are generated and scanned at once (the full preset: 200 x 64 x 4,112 tokens)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +104,8 @@ def _train_one(layer: str, task: str, cfg: SelectiveCopyingConfig) -> dict:
                               pooling="none", layer_options=options, key=jr.key(cfg.seed))
     tc = TrainConfig(task=task, model=layer, lr=cfg.lr, weight_decay=0.01, warmup_frac=0.1, ssm_lr_factor=1.0)
     rng = np.random.default_rng(cfg.seed)
-    chunk = cfg.steps // cfg.evals
+    interval = cfg.steps // cfg.evals  # steps between evaluations, scanned in chunks of at most MAX_CHUNK steps
+    chunk = max(d for d in range(1, min(interval, MAX_CHUNK) + 1) if interval % d == 0)
 
     def data(c: int) -> dict[str, np.ndarray]:  # the next `chunk` fresh batches of the one stream
         parts = [_data(task, cfg, rng, cfg.batch_size) for _ in range(chunk)]
@@ -111,6 +114,7 @@ def _train_one(layer: str, task: str, cfg: SelectiveCopyingConfig) -> dict:
     start = time.perf_counter()
     # one run; make_optimizer carries the learning rate and its schedule, so the sweep's multiplier is 1
     res = train_sweep([model], Sweep(np.ones(1), np.zeros(1, int)), data, steps=cfg.steps, chunk=chunk,
+                      eval_every=interval // chunk,
                       objective=TokenClassification(), optimizer=make_optimizer(tc, model, cfg.steps),
                       apply=apply_batch, states=[state],
                       eval_data=_data(task, cfg, np.random.default_rng(cfg.seed + 10_000), cfg.eval_size))
