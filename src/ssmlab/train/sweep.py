@@ -103,7 +103,6 @@ def cosine_to_zero(steps: int) -> Callable[[Array], Array]:
     return lambda i: 0.5 * (1.0 + jnp.cos(jnp.pi * i / steps))
 
 
-
 @dataclasses.dataclass
 class SweepResult:
     """Trained stacked arrays, per-step training losses [steps, R] and evaluations [E, R] per metric.
