@@ -52,9 +52,7 @@ def test_bad_names():
 
 def test_presets_map_to_train_configs_that_layers_accept():
     config = pytest.importorskip("ssmlab.train.config")
-    import dataclasses
 
-    import jax.random as jr
 
     from ssmlab.train.lra_configs import to_train_config
 
@@ -73,9 +71,7 @@ def test_presets_map_to_train_configs_that_layers_accept():
 
 
 def test_bidirectional_presets_reach_the_layer():
-    import dataclasses
 
-    import jax.random as jr
 
     from ssmlab.train.lra_configs import to_train_config
 

@@ -1,25 +1,41 @@
-"""Selective-copying experiment: a tiny run writes its figure and computes its verdicts from the numbers."""
+"""Selective-copying experiment: a tiny run, its figure drawn from the metrics, verdicts computed from the numbers."""
 
+import json
+
+import numpy as np
 import pytest
 
 from ssmlab.experiments import get
-from ssmlab.experiments.selective_copying import SelectiveCopyingConfig, _claims, run
+from ssmlab.experiments.selective_copying import SelectiveCopyingConfig, _claims, _data, plot, run
 from ssmlab.experiments.verdicts import above
 
 
 def _tiny(**kw):
     return SelectiveCopyingConfig(**({"seq_len": 8, "num_tokens": 2, "vocab_size": 4, "d_model": 4, "depth": 1,
-                                      "state_size": 2, "batch_size": 4, "steps": 3, "eval_size": 8, "evals": 2} | kw))
+                                      "state_size": 2, "batch_size": 4, "steps": 4, "eval_size": 8, "evals": 2} | kw))
 
 
 def test_tiny_run(tmp_path):
     res = run(_tiny(layers=("mamba", "not_a_layer")), tmp_path)
-    assert (tmp_path / "selective_copying.png").stat().st_size > 0
+    [fig] = plot(json.loads(json.dumps(res.metrics)), tmp_path)  # from the metrics as metrics.json holds them
+    assert fig == tmp_path / "selective_copying.png" and fig.stat().st_size > 0
     r = res.metrics["results"]["selective_copying"]["mamba"]
-    assert r["selective"] and r["steps"] == [1, 3] and len(r["accuracy"]) == 2
+    assert r["selective"] and r["steps"] == [0, 2, 4] and len(r["accuracy"]) == 3
     assert r["final_accuracy"] * 16 == round(r["final_accuracy"] * 16)  # 8 sequences x 2 answer tokens
     assert res.claims[0].verdict == above(r["final_accuracy"], 0.9, 0.5)
     assert res.metrics["missing_layers"] == ["not_a_layer"] and res.claims[-1].verdict == "info"
+
+
+def test_answer_targets_and_mask():
+    cfg = _tiny()
+    batch = _data("selective_copying", cfg, np.random.default_rng(0), 3)
+    x, y, mask = batch["x"], batch["y"], batch["mask"]
+    assert x.shape == y.shape == mask.shape == (3, 10) and mask[:, -2:].all() and not mask[:, :-2].any()
+    for b in range(3):  # the answers are the content tokens in order of position, as class ids 0..vocab-1
+        content = x[b, :8][x[b, :8] >= 2]
+        np.testing.assert_array_equal(y[b, -2:], content - 2)
+    heads = _data("induction_heads", cfg, np.random.default_rng(1), 2)
+    assert heads["mask"][:, -1].all() and heads["mask"].sum() == 2
 
 
 def test_claims_follow_the_numbers():
@@ -45,8 +61,8 @@ def test_two_tasks_two_layers(tmp_path):
     res = run(cfg, tmp_path)
     for task in cfg.tasks:
         r = res.metrics["results"][task]
-        assert r["mamba"]["selective"] and not r["s4d"]["selective"] and len(r["s4d"]["accuracy"]) == 2
-    assert len(res.claims) == 6 and (tmp_path / "selective_copying.png").stat().st_size > 0
+        assert r["mamba"]["selective"] and not r["s4d"]["selective"] and len(r["s4d"]["accuracy"]) == 3
+    assert len(res.claims) == 6 and plot(res.metrics, tmp_path)[0].stat().st_size > 0
 
 
 def test_registered_and_config_checks():
@@ -56,3 +72,5 @@ def test_registered_and_config_checks():
         SelectiveCopyingConfig(seq_len=4, num_tokens=5)
     with pytest.raises(ValueError, match="tasks"):
         SelectiveCopyingConfig(tasks=("copying",))
+    with pytest.raises(ValueError, match="multiple of evals"):
+        SelectiveCopyingConfig(steps=10, evals=3)

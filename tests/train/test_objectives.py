@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from ssmlab.data.dataset import ArrayDataset, Task
-from ssmlab.train.objectives import Classification, NextToken, PerStepRegression, make_objective, objective_for, score
+from ssmlab.train.objectives import (
+    Classification,
+    NextToken,
+    PerStepRegression,
+    TokenClassification,
+    make_objective,
+    objective_for,
+    score,
+)
 
 
 def _log_softmax(z):
@@ -108,6 +116,25 @@ def test_classification_equals_the_historic_loss():
     np.testing.assert_allclose(float(m["accuracy"]), (z.argmax(1) == y).mean(), rtol=1e-12)
     np.testing.assert_allclose(metrics["loss"], ce[:4].mean(), rtol=1e-12)
     np.testing.assert_allclose(metrics["accuracy"], (z.argmax(1) == y)[:4].mean(), rtol=1e-12)
+
+
+def test_token_classification_is_the_answer_steps_cross_entropy(lm_batch):
+    """Only the masked (answer) steps count: their mean CE and accuracy, checked against numpy; scored by accuracy."""
+    z, y, _, w = lm_batch
+    answers = np.zeros(y.shape, bool)
+    answers[:, -2:] = True  # e.g. the marker steps of selective copying
+    logp = _log_softmax(z)
+    ce = -np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
+    with jax.enable_x64(True):
+        obj = make_objective("token_classification")
+        loss, m = jax.jit(obj.loss)(jnp.asarray(z), jnp.asarray(y), jnp.asarray(answers))
+        metrics = obj.metrics(np.asarray(jax.jit(obj.sums)(jnp.asarray(z), jnp.asarray(y), jnp.asarray(w),
+                                                           jnp.asarray(answers))))
+    np.testing.assert_allclose(float(loss), ce[:, -2:].mean(), rtol=1e-12)
+    np.testing.assert_allclose(float(m["accuracy"]), (z.argmax(-1) == y)[:, -2:].mean(), rtol=1e-12)
+    np.testing.assert_allclose(metrics["loss"], ce[:2, -2:].mean(), rtol=1e-12)  # example 2 has weight 0
+    assert set(metrics) == {"loss", "accuracy"} and isinstance(obj, TokenClassification)
+    assert score(obj, {"accuracy": 0.7, "loss": 1.0}) == 0.7
 
 
 def test_objective_choice_and_score():

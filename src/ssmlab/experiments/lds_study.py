@@ -8,8 +8,9 @@ fixed learning rate from a grid; the runs of a grid are trained together as one 
 
 Models: one STU layer, preset `paper_eq4` (ŷ_t = ŷ_{t-2} + 3 input taps + K = 25 filters of both
 branches, weights initialised to 0); one LRU layer (stable exp parameterisation, γ normalisation, ring
-init r ∈ [0, 1), phase ∈ [0, 2π), N = 16); one Mamba block (`mamba`, width 3, N = 16, its own lr
-grid): the paper has no Mamba, so its row is information, not a verdict [Mamba, §3.4]. Ablation: the
+init r ∈ [0, 1), phase ∈ [0, 2π), N = 16); one bare Mamba block (`mamba`, width 3, N = 16, no residual
+or norm around it, like the bare STU and LRU layers; its own lr grid): the paper has no Mamba, so its row
+is information, not a verdict [Mamba, §3.4]. Ablation: the
 LRU's ablation options (`LRU(eigenvalue_param="direct")`: λ = λ_re + iλ_im trained directly;
 `gamma_norm=False`: γ = 1) one at a time and both together.
 

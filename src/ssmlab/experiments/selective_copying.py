@@ -5,11 +5,13 @@ layers (S4D, LRU, STU, the diagonal linear_ssm) of the same width, depth and sta
 time-invariant filter cannot ignore the noise steps whose number between two tokens varies. Each layer is the
 sequence layer of the shared `SequenceModel` (tokens -> embedding -> depth x pre-LayerNorm GLU block ->
 per-step decoder); the answer is read at the last `num_tokens` steps (the marker steps). Training is on fresh
-batches from `ssmlab.data.synthetic_tasks` every step, with the shared optimiser (`train.optim.make_optimizer`:
-AdamW, warm-up + cosine, SSM parameters in their own no-decay group) and a per-step cross-entropy written here.
-That small loop is local because the shared trainer has only sequence-level objectives; it moves to the shared
-per-step objective once the trainer has one. Accuracy is per answer token on a fixed held-out set (chance
-1 / vocab_size). Induction heads (`tasks` contains "induction_heads") answers one token at the final marker.
+batches from `ssmlab.data.synthetic_tasks` every step, through the shared sweep machinery (`train.sweep`, one
+run per layer; `lax.scan` over the steps between two evaluations) with the shared optimiser
+(`train.optim.make_optimizer`: AdamW, warm-up + cosine, SSM parameters in their own no-decay group) and the
+shared objective `TokenClassification`: the cross-entropy of the answer steps, selected by a step mask.
+Accuracy is per answer token on a fixed held-out set (chance 1 / vocab_size), evaluated before training and
+every steps / evals steps. Induction heads (`tasks` contains "induction_heads") answers one token at the final
+marker.
 
 The `quick` preset is CPU-sized (short sequences, few tokens, a few hundred steps), so the verdicts say what
 holds at that scale; the `full` preset has the paper's sizes (L = 4096, 16 tokens, vocabulary 16, width 64,
@@ -22,18 +24,16 @@ import dataclasses
 import time
 from pathlib import Path
 
-import equinox as eqx
-import jax
-import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-import optax
 
 from ..data.synthetic_tasks import FIRST_CONTENT, induction_heads, selective_copying, token_count
 from ..layers import layer_names, layer_spec
-from ..models.sequence_model import make_model
+from ..models.sequence_model import apply_batch, make_model
 from ..train.config import TrainConfig
-from ..train.optim import make_optimizer, trainable
+from ..train.objectives import TokenClassification
+from ..train.optim import make_optimizer
+from ..train.sweep import Sweep, train_sweep
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
@@ -43,6 +43,8 @@ SELECTIVE = ("mamba",)
 """Layers whose state update depends on the input; every other layer here is time-invariant (LTI)."""
 _TAKES_STATE_SIZE = ("mamba", "lru", "s4d", "linear_ssm", "s4", "s5")
 TASKS = ("selective_copying", "induction_heads")
+MAX_CHUNK = 200
+"""Most training steps whose batches are generated and scanned at once (the full preset: 200 x 64 x 4,112 tokens)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +58,9 @@ class SelectiveCopyingConfig(ExperimentConfig):
             raise ValueError(f"num_tokens ({self.num_tokens}) must be <= seq_len ({self.seq_len}).")
         if self.target > 1:
             raise ValueError(f"target is an accuracy in (0, 1]; got {self.target}.")
+        if self.evals < 1 or self.steps % self.evals:
+            raise ValueError(f"steps ({self.steps}) must be a multiple of evals ({self.evals}): the model is "
+                             "evaluated every steps / evals steps.")
 
     layers: tuple[str, ...] = ("mamba", "s4d", "lru", "stu", "linear_ssm")
     tasks: tuple[str, ...] = ("selective_copying",)
@@ -74,62 +79,48 @@ class SelectiveCopyingConfig(ExperimentConfig):
     seed: int = 0
 
 
-def _answer_logits(model, state, x: jax.Array, k: int) -> jax.Array:
-    """Per-step decoder outputs at the last k steps, [B, k, vocab]."""
-    out, _ = jax.vmap(lambda xi: model(xi, state, inference=True), axis_name="batch")(x)
-    return out[:, -k:, :]
-
-
-def _data(task: str, cfg: SelectiveCopyingConfig, rng: np.random.Generator, batch: int):
-    """(inputs [B, L_in], answer targets [B, k] as class ids 0..vocab-1)."""
+def _data(task: str, cfg: SelectiveCopyingConfig, rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
+    """{"x": inputs [B, L_in], "y": targets [B, L_in], "mask": answer steps [B, L_in]}; targets are class ids
+    0..vocab-1 at the answer steps (the last k) and 0 elsewhere, where the mask hides them."""
     if task == "selective_copying":
-        x, y = selective_copying(rng, batch=batch, seq_len=cfg.seq_len, num_tokens=cfg.num_tokens,
-                                 vocab_size=cfg.vocab_size)
+        x, answers = selective_copying(rng, batch=batch, seq_len=cfg.seq_len, num_tokens=cfg.num_tokens,
+                                       vocab_size=cfg.vocab_size)
     else:
-        x, y = induction_heads(rng, batch=batch, seq_len=cfg.seq_len, vocab_size=cfg.vocab_size)
-        y = y[:, None]
-    return jnp.asarray(x), jnp.asarray(y - FIRST_CONTENT)
+        x, answers = induction_heads(rng, batch=batch, seq_len=cfg.seq_len, vocab_size=cfg.vocab_size)
+        answers = answers[:, None]
+    k = answers.shape[1]
+    y = np.zeros(x.shape, np.int32)
+    y[:, -k:] = answers - FIRST_CONTENT
+    mask = np.zeros(x.shape, bool)
+    mask[:, -k:] = True
+    return {"x": x, "y": y, "mask": mask}
 
 
 def _train_one(layer: str, task: str, cfg: SelectiveCopyingConfig) -> dict:
     k = cfg.num_tokens if task == "selective_copying" else 1
-    seq_len = cfg.seq_len + k if task == "selective_copying" else cfg.seq_len + 1
     spec = layer_spec(layer, **({"state_size": cfg.state_size} if layer in _TAKES_STATE_SIZE else {}))
     model, state = make_model(layer=spec, d_model=cfg.d_model, depth=cfg.depth, d_out=cfg.vocab_size,
-                              seq_len=seq_len, input_kind="tokens", vocab_size=token_count(cfg.vocab_size),
+                              seq_len=cfg.seq_len + k, input_kind="tokens", vocab_size=token_count(cfg.vocab_size),
                               pooling="none", key=jr.key(cfg.seed))
     tc = TrainConfig(task=task, layer=spec, lr=cfg.lr, weight_decay=0.01, warmup_frac=0.1, ssm_lr_factor=1.0)
-    optimizer = make_optimizer(tc, model, cfg.steps)
-    params, static = eqx.partition(model, trainable(model))
-    opt_state = optimizer.init(params)
-
-    def loss_fn(p, x, y):
-        logits = _answer_logits(eqx.combine(p, static), state, x, k)
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
-
-    @eqx.filter_jit
-    def train_step(p, o, x, y):
-        loss, grads = eqx.filter_value_and_grad(loss_fn)(p, x, y)
-        updates, o = optimizer.update(grads, o, p)
-        return eqx.apply_updates(p, updates), o, loss
-
-    @eqx.filter_jit
-    def accuracy(p, x, y):
-        return jnp.mean(jnp.argmax(_answer_logits(eqx.combine(p, static), state, x, k), axis=-1) == y)
-
     rng = np.random.default_rng(cfg.seed)
-    x_eval, y_eval = _data(task, cfg, np.random.default_rng(cfg.seed + 10_000), cfg.eval_size)
-    eval_at = set(np.linspace(0, cfg.steps, cfg.evals + 1).astype(int).tolist()) - {0}
-    curve_steps, curve_acc, losses = [], [], []
+    interval = cfg.steps // cfg.evals  # steps between evaluations, scanned in chunks of at most MAX_CHUNK steps
+    chunk = max(d for d in range(1, min(interval, MAX_CHUNK) + 1) if interval % d == 0)
+
+    def data(c: int) -> dict[str, np.ndarray]:  # the next `chunk` fresh batches of the one stream
+        parts = [_data(task, cfg, rng, cfg.batch_size) for _ in range(chunk)]
+        return {name: np.stack([p[name] for p in parts])[:, None] for name in parts[0]}
+
     start = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
-        params, opt_state, loss = train_step(params, opt_state, *_data(task, cfg, rng, cfg.batch_size))
-        losses.append(float(loss))
-        if step in eval_at:
-            curve_steps.append(step)
-            curve_acc.append(float(accuracy(params, x_eval, y_eval)))
-    return {"steps": curve_steps, "accuracy": curve_acc, "final_accuracy": curve_acc[-1],
-            "final_train_loss": float(np.mean(losses[-max(1, cfg.steps // 20):])),
+    # one run; make_optimizer carries the learning rate and its schedule, so the sweep's multiplier is 1
+    res = train_sweep([model], Sweep(np.ones(1), np.zeros(1, int)), data, steps=cfg.steps, chunk=chunk,
+                      eval_every=interval // chunk,
+                      objective=TokenClassification(), optimizer=make_optimizer(tc, model, cfg.steps),
+                      apply=apply_batch, states=[state],
+                      eval_data=_data(task, cfg, np.random.default_rng(cfg.seed + 10_000), cfg.eval_size))
+    accuracy = res.evals["accuracy"][:, 0].tolist()
+    return {"steps": res.eval_steps, "accuracy": accuracy, "final_accuracy": accuracy[-1],
+            "final_train_loss": float(np.mean(res.losses[-max(1, cfg.steps // 20):, 0])),
             "wall_s": time.perf_counter() - start, "selective": layer in SELECTIVE}
 
 
@@ -160,16 +151,20 @@ def _claims(task: str, res: dict[str, dict], cfg: SelectiveCopyingConfig) -> lis
     return claims
 
 
-def _plot(results: dict[str, dict[str, dict]], cfg: SelectiveCopyingConfig, out_dir: Path) -> Path:
+def plot(metrics: dict, out_dir: Path) -> list[Path]:
+    """Final token accuracy per layer and the held-out accuracy curves, per task, from the metrics `run` wrote."""
+    results, setup = metrics["results"], metrics["setup"]
+    if not any(results.values()):
+        return []
     fig, ax = new_figure(2, len(results))
     for row, (task, res) in enumerate(results.items()):
         names = list(res)
         accs = [res[n]["final_accuracy"] for n in names]
         colors = ["tab:red" if res[n]["selective"] else "tab:blue" for n in names]
         ax[row, 0].bar(names, accs, color=colors)
-        ax[row, 0].axhline(1.0 / cfg.vocab_size, color="k", ls=":", lw=0.8, label="chance")
-        ax[row, 0].axhline(cfg.target, color="k", ls="--", lw=0.8, label=f"solved ({cfg.target:.0%})")
-        ax[row, 0].set(title=f"{task.replace('_', ' ')} (L = {cfg.seq_len}): final token accuracy",
+        ax[row, 0].axhline(1.0 / setup["vocab_size"], color="k", ls=":", lw=0.8, label="chance")
+        ax[row, 0].axhline(setup["target"], color="k", ls="--", lw=0.8, label=f"solved ({setup['target']:.0%})")
+        ax[row, 0].set(title=f"{task.replace('_', ' ')} (L = {setup['seq_len']}): final token accuracy",
                        ylabel="accuracy", ylim=(0, 1.02))
         ax[row, 0].legend(fontsize=8)
         for n in names:
@@ -178,7 +173,7 @@ def _plot(results: dict[str, dict[str, dict]], cfg: SelectiveCopyingConfig, out_
         ax[row, 1].set(title="held-out token accuracy during training", xlabel="step", ylabel="accuracy",
                        ylim=(0, 1.02))
         ax[row, 1].legend(fontsize=8)
-    return save(fig, out_dir / "selective_copying.png")
+    return [save(fig, Path(out_dir) / "selective_copying.png")]
 
 
 def run(cfg: SelectiveCopyingConfig, out_dir: Path) -> Result:
@@ -190,14 +185,14 @@ def run(cfg: SelectiveCopyingConfig, out_dir: Path) -> Result:
     claims = [c for task, res in results.items() for c in _claims(task, res, cfg)]
     claims += [Claim(f"{n} on {', '.join(cfg.tasks)}", "-", "layer not registered in this build", "info")
                for n in missing]
-    fig = _plot(results, cfg, out_dir) if layers else None
     summary = (f"Width {cfg.d_model}, depth {cfg.depth}, N = {cfg.state_size}, L = {cfg.seq_len}, "
                f"{cfg.num_tokens} tokens to copy, vocabulary {cfg.vocab_size}, {cfg.steps} steps of batch "
                f"{cfg.batch_size}, lr {cfg.lr}. " + " ".join(
                    f"{task}: " + ", ".join(f"{n} {r['final_accuracy']:.1%}" for n, r in res.items()) + "."
                    for task, res in results.items()))
-    return Result(metrics={"results": results, "missing_layers": missing}, claims=claims,
-                  figures=[fig] if fig else [], summary=summary)
+    setup = {"vocab_size": cfg.vocab_size, "target": cfg.target, "seq_len": cfg.seq_len}
+    return Result(metrics={"results": results, "missing_layers": missing, "setup": setup}, claims=claims,
+                  summary=summary)
 
 
 # CPU-sized (measured on the shared 2-core CPU, width 32, batch 32): at L = 16 with 2 tokens of 4 both Mamba
@@ -215,4 +210,5 @@ register(Experiment(
     quick=QUICK,
     full=SelectiveCopyingConfig(tasks=TASKS),
     run=run,
+    plot=plot,
 ))

@@ -103,13 +103,12 @@ def cosine_to_zero(steps: int) -> Callable[[Array], Array]:
     return lambda i: 0.5 * (1.0 + jnp.cos(jnp.pi * i / steps))
 
 
-
 @dataclasses.dataclass
 class SweepResult:
     """Trained stacked arrays, per-step training losses [steps, R] and evaluations [E, R] per metric.
 
     `evals[name][e, r]` is the objective's metric `name` of run r on the evaluation set after
-    `eval_steps[e]` steps (0, chunk, 2·chunk, ..., steps); empty without evaluation data.
+    `eval_steps[e]` steps (0, k, 2·k, ..., steps with k = chunk · eval_every); empty without evaluation data.
     """
 
     params: Any
@@ -155,6 +154,7 @@ def make_chunk_trainer(static, objective, optimizer: optax.GradientTransformatio
             factor = 1.0 if schedule is None else schedule(i)
             x, y = batch["x"][seed_index], batch["y"][seed_index]
             mask = batch["mask"][seed_index] if "mask" in batch else None
+            # all R runs in one vectorised step (see the module docstring: one program for the whole grid)
             p, st, o, loss = jax.vmap(one_step, in_axes=(0, 0, 0, 0, 0, 0, 0, None if mask is None else 0))(
                 p, st, o, lrs * factor, run_masks, x, y, mask)
             return (p, st, o), loss
@@ -203,6 +203,7 @@ def train_sweep(
     masks=None,
     mask_fn: Callable | None = None,
     eval_data: dict[str, Array | np.ndarray] | None = None,
+    eval_every: int = 1,
 ) -> SweepResult:
     """Train R models (one per run of `sweep`) for `steps` steps of their per-seed data streams.
 
@@ -216,12 +217,13 @@ def train_sweep(
             `models.sequence_model.apply_batch` for a `SequenceModel`, with `states` its norm states).
         masks, mask_fn: per-run parameter masks, run r uses masks[sweep.mask_index[r]] through `mask_fn`.
         eval_data: evaluation set (one batch, see `make_evaluator`), evaluated before training and after
-            every chunk.
+            every `eval_every` chunks (`steps` must be a multiple of chunk · eval_every).
     """
     if len(models) != sweep.num_runs:
         raise ValueError(f"need one model per run: {sweep.num_runs} runs, {len(models)} models.")
-    if steps < 1 or chunk < 1 or steps % chunk:
-        raise ValueError(f"steps ({steps}) must be a positive multiple of chunk ({chunk}).")
+    if steps < 1 or chunk < 1 or eval_every < 1 or steps % (chunk * eval_every):
+        raise ValueError(f"steps ({steps}) must be a positive multiple of chunk ({chunk}) times eval_every "
+                         f"({eval_every}).")
     if (masks is None) != (mask_fn is None) or (masks is not None and sweep.mask_index is None):
         raise ValueError("parameter masks need all three of masks, mask_fn and sweep.mask_index.")
     objective = PerStepRegression() if objective is None else objective
@@ -250,7 +252,8 @@ def train_sweep(
                                                           seed_index, {k: jnp.asarray(v) for k, v in batches.items()},
                                                           c * chunk)
         losses.append(np.asarray(loss))
-        record((c + 1) * chunk)
+        if (c + 1) % eval_every == 0:
+            record((c + 1) * chunk)
     evals: dict[str, np.ndarray] = {}
     if sums:
         per_point = [[objective.metrics(s[r]) for r in range(sweep.num_runs)] for s in sums]
