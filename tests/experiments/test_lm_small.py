@@ -41,6 +41,7 @@ def test_route_verdicts_table_and_figures_come_from_the_metrics(tmp_path):
               "x": {"epochs": [1], "val_bits": [6.0], "tokens_per_s": None, "generation_error": "TypeError: no"}}
     table = _speed_table(curves, cfg)
     assert "| stu lds | 400 | 4.00 | 5.0e-02 | 100% |" in table and "| lru | 300 | 3.00 | - | - |" in table
+    assert "| stu step | 100 | 1.00 | - | - |" in table and "| x | no step API (TypeError: no) |" in table
     metrics = json.loads(json.dumps({"curves": curves, "unigram_entropy_bits": 4.5}))
     figs = plot(metrics, tmp_path)
     assert [f.name for f in figs] == ["lm_small_val_loss.png", "lm_small_generation_speed.png"]
