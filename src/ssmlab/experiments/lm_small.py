@@ -18,7 +18,9 @@ Verdicts. Per layer: "pass" if the final validation bits/char is below the unigr
 validation bytes (counted, independently of any model: no context-free model does better on those bytes),
 "partial" if it is only below 8 bits (uniform over bytes), else "fail". Per STU route: FutureFill is
 exact if its logits match to 1e-4 relative (float32); the distilled LDS passes at 1e-2, partial at 1e-1
-(thresholds ours); each fast route is "faster" if its tokens/s beats the exact route's in the same run.
+(thresholds ours); a fast route is "faster" (pass) if its tokens/s exceeds the exact route's by more than
+20 % in the same run, "partial" within ±20 % (run-to-run noise of millisecond timings on a shared CPU), else
+"fail".
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ LAYER_OPTIONS = {"stu": "preset=official"}  # the structure that trained best on
 STU_LAYERS = ("stu", "ar_stu")
 ROUTES = ("exact", "futurefill", "futurefill_epoched", "lds")
 EXACT_RTOL = 1e-4  # float32 FutureFill vs the cached convolution
+SPEED_MARGIN = 0.2  # ours: speed ratios within ±20 % are 'partial' (indistinguishable on a shared CPU)
 LDS_PASS, LDS_PARTIAL = 1e-2, 1e-1  # relative logit error of the distilled LDS (ours)
 
 
@@ -77,7 +80,7 @@ class LMSmallConfig(ExperimentConfig):
     sample_tokens: int = 200
     sample_temperature: float = 0.8  # seeded, so the samples in the report are reproducible; 0 = greedy
     speed_tokens: int = 124  # tokens per timed generation: at most seq_len - len(prompt)
-    speed_repeats: int = 3  # best of this many timed calls
+    speed_repeats: int = 15  # best of this many timed calls (a call of ~100 tokens takes milliseconds)
     lds_state_size: int = 16  # P, poles of the distilled LDS route
     seed: int = 0
 
@@ -209,7 +212,8 @@ def _route_claims(name: str, routes: dict, cfg: LMSmallConfig) -> list[Claim]:
         claims.append(Claim(f"{name}: {route} generates faster than the exact cached convolution",
                             "faster for long generations ([FutureFill]: O(L log² L) vs O(L²))",
                             f"{ratio:.2f}x the exact route's tokens/s at N = {_speed_tokens(cfg)} (same run; the "
-                            "asymptotic gain needs N >> 100, see docs/streaming.md)", verdicts.above(ratio, 1.0)))
+                            "asymptotic gain needs N >> 100, see docs/streaming.md)",
+                            verdicts.above(ratio, 1 + SPEED_MARGIN, 1 - SPEED_MARGIN)))
     return claims
 
 
