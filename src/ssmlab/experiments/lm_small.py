@@ -12,12 +12,15 @@ STU models are also timed by each generation route (`ssmlab.models.generate.with
 cached convolution (what `step` does, O(L) per token), dyadic and epoched FutureFill [FutureFill] (exact,
 O(L log² L) and O(L^{3/2}) in all) and the distilled LDS with `lds_state_size` poles (approximate, O(P) per
 token). Each route's logits along the exact route's greedy sequence are compared with the exact route's.
+The STU's own `step` (what `ssmlab generate` runs) is timed as well, as the "step" row.
 
 Verdicts. Per layer: "pass" if the final validation bits/char is below the unigram entropy of the
 validation bytes (counted, independently of any model: no context-free model does better on those bytes),
 "partial" if it is only below 8 bits (uniform over bytes), else "fail". Per STU route: FutureFill is
 exact if its logits match to 1e-4 relative (float32); the distilled LDS passes at 1e-2, partial at 1e-1
-(thresholds ours); each fast route is "faster" if its tokens/s beats the exact route's in the same run.
+(thresholds ours); a fast route is "faster" (pass) if its tokens/s exceeds the exact route's by more than
+20 % in the same run, "partial" within ±20 % (run-to-run noise of millisecond timings on a shared CPU), else
+"fail".
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ LAYER_OPTIONS = {"stu": {"preset": "official"}}  # the structure that trained be
 STU_LAYERS = ("stu", "ar_stu")
 ROUTES = ("exact", "futurefill", "futurefill_epoched", "lds")
 EXACT_RTOL = 1e-4  # float32 FutureFill vs the cached convolution
+SPEED_MARGIN = 0.2  # ours: speed ratios within ±20 % are 'partial' (indistinguishable on a shared CPU)
 LDS_PASS, LDS_PARTIAL = 1e-2, 1e-1  # relative logit error of the distilled LDS (ours)
 
 
@@ -76,7 +80,7 @@ class LMSmallConfig(ExperimentConfig):
     sample_tokens: int = 200
     sample_temperature: float = 0.8  # seeded, so the samples in the report are reproducible; 0 = greedy
     speed_tokens: int = 124  # tokens per timed generation: at most seq_len - len(prompt)
-    speed_repeats: int = 3  # best of this many timed calls
+    speed_repeats: int = 15  # best of this many timed calls (a call of ~100 tokens takes milliseconds)
     lds_state_size: int = 16  # P, poles of the distilled LDS route
     seed: int = 0
 
@@ -137,18 +141,18 @@ def _generation(run_dir: Path, layer: str, cfg: LMSmallConfig) -> dict:
 
 
 def _routes(model, prompt, n: int, cfg: LMSmallConfig) -> dict:
-    """Per route: tokens/s, and the relative logit error vs the exact route along the exact greedy sequence."""
-    greedy, _ = generate(with_stu_route(model, "exact"), None, prompt, n, jr.key(0), temperature=0.0)
-    seq = jnp.concatenate([prompt, greedy])[:-1]  # prompt + tokens = seq_len steps at most
-    reference = None
-    out = {}
-    for route in ROUTES:
+    """Per route: greedy tokens/s, the relative logit error vs the exact route along the exact route's greedy
+    sequence (teacher-forced), and the fraction of greedy tokens equal to the exact route's."""
+    out, reference, greedy = {}, None, None
+    for route in ROUTES:  # "exact" first: its greedy tokens and logits are the reference
         routed = with_stu_route(model, route, state_size=cfg.lds_state_size if route == "lds" else None)
+        tokens, _ = generate(routed, None, prompt, n, jr.key(0), temperature=0.0)
+        greedy = tokens if greedy is None else greedy
+        seq = jnp.concatenate([prompt, greedy])[:-1]  # prompt + tokens = seq_len steps at most
         logits = np.asarray(_teacher_forced_logits(routed, seq), np.float64)
         reference = logits if reference is None else reference
-        tokens, _ = generate(routed, None, prompt, n, jr.key(0), temperature=0.0)
-        out[route] = {"tokens_per_s": tokens_per_second(routed, prompt, n, jr.key(cfg.seed + 1),
-                                                        repeats=cfg.speed_repeats),
+        out[route] = {"tokens_per_s": tokens_per_second(routed, prompt, n, jr.key(0), temperature=0.0,
+                                                        repeats=cfg.speed_repeats),  # the compiled greedy loop
                       "logit_rel_err": float(np.max(np.abs(logits - reference)) / np.max(np.abs(reference))),
                       "greedy_agreement": float(np.mean(np.asarray(tokens) == np.asarray(greedy)))}
     return out
@@ -183,9 +187,10 @@ def _speed_rows(curves: dict) -> list[tuple[str, float, bool]]:
     """(label, tokens/s, is an STU route row) for every layer that generated."""
     rows = []
     for name, c in curves.items():
+        if c.get("tokens_per_s"):
+            rows.append((f"{name} step" if c.get("routes") else name, c["tokens_per_s"], False))
         if c.get("routes"):
             rows += [(f"{name} {route}", r["tokens_per_s"], True) for route, r in c["routes"].items()]
-        elif c.get("tokens_per_s"):
             rows.append((name, c["tokens_per_s"], False))
     return rows
 
@@ -208,25 +213,27 @@ def _route_claims(name: str, routes: dict, cfg: LMSmallConfig) -> list[Claim]:
         claims.append(Claim(f"{name}: {route} generates faster than the exact cached convolution",
                             "faster for long generations ([FutureFill]: O(L log² L) vs O(L²))",
                             f"{ratio:.2f}x the exact route's tokens/s at N = {_speed_tokens(cfg)} (same run; the "
-                            "asymptotic gain needs N >> 100, see docs/streaming.md)", verdicts.above(ratio, 1.0)))
+                            "asymptotic gain needs N >> 100, see docs/streaming.md)",
+                            verdicts.above(ratio, 1 + SPEED_MARGIN, 1 - SPEED_MARGIN)))
     return claims
 
 
 def _speed_table(curves: dict, cfg: LMSmallConfig) -> str:
-    lines = [f"Generation, {_speed_tokens(cfg)} tokens after the prompt, batch 1, best of {cfg.speed_repeats}:",
-             "| layer / STU route | tokens/s | vs STU exact | logit rel. error vs exact | greedy = exact |",
+    lines = [f"Generation, {_speed_tokens(cfg)} tokens after the prompt, batch 1, best of {cfg.speed_repeats} "
+             "(\"step\": the model's own `step`, what `ssmlab generate` runs; STU routes: greedy, "
+             "`with_stu_route`):",
+             "| layer / STU route | tokens/s | vs STU exact route | logit rel. error vs exact | greedy = exact |",
              "|---|---|---|---|---|"]
     exact = next((c["routes"]["exact"]["tokens_per_s"] for c in curves.values() if c.get("routes")), None)
     for name, c in curves.items():
-        if c.get("routes"):
-            for route, r in c["routes"].items():
-                lines.append(f"| {name} {route} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / exact:.2f} | "
-                             f"{r['logit_rel_err']:.1e} | {r['greedy_agreement']:.0%} |")
-        elif c.get("tokens_per_s"):
+        if c.get("tokens_per_s"):
             ratio = f"{c['tokens_per_s'] / exact:.2f}" if exact else "-"
-            lines.append(f"| {name} | {c['tokens_per_s']:,.0f} | {ratio} | - | - |")
+            lines.append(f"| {name}{' step' if c.get('routes') else ''} | {c['tokens_per_s']:,.0f} | {ratio} | - | - |")
         else:
             lines.append(f"| {name} | no step API ({c.get('generation_error')}) | - | - | - |")
+        for route, r in (c.get("routes") or {}).items():
+            lines.append(f"| {name} {route} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / exact:.2f} | "
+                         f"{r['logit_rel_err']:.1e} | {r['greedy_agreement']:.0%} |")
     return "\n".join(lines)
 
 
