@@ -2,8 +2,10 @@
 
 Scan: one sequence, D channels x N states, float32, `core.selective_scan` with method "sequential" (fused
 lax.scan, the reference) and "associative" (materialised [L, D·N] coefficients + lax.associative_scan).
-Blocks: a batch through `Mamba` (d_model H, expand 2, N states) and through `LRU` (width H, N states),
-each timed as value_and_grad of a sum of squares over every parameter; the LRU is the reference.
+Blocks: a batch through `Mamba` (d_model H, expand 2, N states per inner channel) and through `LRU` (width
+H, N states), each timed as value_and_grad of a sum of squares over every parameter; the LRU is the
+reference. A third variant, `lru_same_states`, gives the LRU as many real state numbers as the Mamba block
+carries (E·N real = E·N/2 complex states, E = 2H), so the ratio separates state size from selectivity.
 The default run is short (L up to 4,096); `--full` goes to L = 65,536.
 """
 
@@ -55,14 +57,18 @@ def _grad_fn():
 
 
 def bench_blocks(grid, H: int = 64, N: int = 16, batch: int = 8, repeats: int = 5) -> None:
-    """Mamba block vs LRU block, fwd + bwd, for each (method, L); both at width H and N states."""
+    """Mamba block vs LRU block, fwd + bwd, for each (method, L); both at width H and N states (and the LRU
+    with the Mamba block's E·N real state numbers)."""
     vg = _grad_fn()
+    expand = 2
     for method, L in grid:
-        mamba = Mamba(d_model=H, d_state=N, scan_method=method, key=jr.key(0))
+        mamba = Mamba(d_model=H, d_state=N, expand=expand, scan_method=method, key=jr.key(0))
         lru = LRU(d_model=H, state_size=N, scan_method=method, key=jr.key(1))
+        lru_big = LRU(d_model=H, state_size=expand * H * N // 2, scan_method=method, key=jr.key(1))
         x = jr.normal(jr.key(2), (batch, L, H), jnp.float32)
-        compare("block_fwd_bwd", {"lru": partial(vg, lru, x), "mamba": partial(vg, mamba, x)}, reference="lru",
-                repeats=repeats, params={"B": batch, "L": L, "H": H, "N": N, "method": method, "expand": 2})
+        compare("block_fwd_bwd", {"lru": partial(vg, lru, x), "mamba": partial(vg, mamba, x),
+                                  "lru_same_states": partial(vg, lru_big, x)}, reference="lru",
+                repeats=repeats, params={"B": batch, "L": L, "H": H, "N": N, "method": method, "expand": expand})
 
 
 def main(full: bool = False) -> None:

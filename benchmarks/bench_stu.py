@@ -32,7 +32,9 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from ssmlab.layers.stu import ORDERS, STU, STUApprox, input_taps, output_recurrence, spectral_term
+from ssmlab.core.ar_recurrence import output_recurrence
+from ssmlab.core.stu import ORDERS, input_taps, spectral_term
+from ssmlab.layers.stu import STU, STUApprox
 
 from .harness import compare
 

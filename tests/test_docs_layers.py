@@ -64,3 +64,23 @@ def test_layer_page_examples_run(page):
     assert blocks, f"{page} has no python example"
     for block in blocks:
         exec(compile(block, str(DOCS / page), "exec"), {})
+
+
+def _layer_table_names(text: str) -> set[str]:
+    """Registered names in the first column of the "| name | layer | recurrence | kernel ... | reference |" table."""
+    head = text.index("| name | layer | recurrence |")
+    rows = text[head:].split("\n\n", 1)[0].splitlines()[2:]
+    return {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+
+
+def test_readme_and_index_list_every_registered_layer_in_one_table():
+    from ssmlab.layers import layer_names
+
+    root = DOCS.parents[1]
+    for path in (root / "README.md", root / "docs" / "index.md"):
+        text = path.read_text()
+        assert _layer_table_names(text) == set(layer_names()), path
+        for row in text[text.index("| name | layer | recurrence |"):].split("\n\n", 1)[0].splitlines()[2:]:
+            cells = [c.strip() for c in row.strip().strip("|").split("|")]
+            assert len(cells) == 5 and all(cells) and re.fullmatch(r"\[\w+\]", cells[4]), (path, row)
+    assert _layer_table_names("| name | layer | recurrence |\n|---|\n| `a`, `b` | x |\n\nrest `c` |") == {"a", "b"}

@@ -346,7 +346,7 @@ def generate(
     import jax.random as jr
 
     from .models.generate import generate_stream
-    from .train._load import _load_model
+    from .train.load import FILES, load_run
 
     if tokens < 0:
         raise _usage_error(f"--tokens must be >= 0; got {tokens}.", "--tokens")
@@ -358,16 +358,16 @@ def generate(
         raise _usage_error("--prompt must not be empty; give at least one character.", "--prompt")
     if not run.is_dir():
         raise _usage_error(f"{run} is not a directory; pass the --out folder of `ssmlab train`.", "--run")
-
-    def byte_lm(cfg, task):
-        if task.objective != "next_token" or task.input_kind != "tokens" or task.vocab_size != 256:
-            raise ValueError(f"{run} was trained on task {cfg.task!r}, not a byte-level language model; generate "
-                             "from a run of `ssmlab train --task lm-chars`.")
-
-    try:
-        model, _, cfg, task = _load_model(run, check=byte_lm)
+    try:  # the best-validation model, else the last checkpoint of a run that has not evaluated yet
+        model, _, cfg = load_run(run, which="best" if (run / FILES["best"]).is_file() else "last")
     except ValueError as err:
         raise _usage_error(str(err), "--run") from err
+    if not (getattr(model, "input_kind", "") == "tokens" and getattr(model, "pooling", "") == "none"
+            and getattr(getattr(model, "encoder", None), "num_embeddings", 0) == 256
+            and getattr(getattr(model, "decoder", None), "out_features", 0) == 256):
+        raise _usage_error(f"{run} was trained on task {cfg.task!r}, not a byte-level language model (token "
+                           "inputs, 256 outputs per step); generate from a run of `ssmlab train --task lm-chars`.",
+                           "--run")
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     try:
         stream = generate_stream(model, None, ids, tokens, jr.key(seed), temperature)

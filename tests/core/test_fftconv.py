@@ -4,7 +4,15 @@ import jax.test_util
 import numpy as np
 import pytest
 
-from ssmlab.core.fftconv import causal_conv, causal_conv_mixing, causal_conv_spectrum, fft_size
+from ssmlab.core.fftconv import (
+    causal_conv,
+    causal_conv_bins,
+    causal_conv_mixing,
+    causal_conv_spectrum,
+    delay_spectrum,
+    fft_size,
+    host_kernel_spectrum,
+)
 
 LENGTHS = [1, 2, 3, 7, 64, 1000, 4097]
 
@@ -77,6 +85,28 @@ def test_precomputed_spectrum_matches():
     spec = jnp.fft.rfft(jnp.asarray(k), n=n, axis=0)
     np.testing.assert_allclose(np.asarray(causal_conv_spectrum(jnp.asarray(u), spec, n=n)), direct_conv(u, k),
                                atol=1e-12)
+
+
+def test_bins_with_a_mixing_map_match_direct_sums():
+    # bin_map contracts the input channels with per-bin kernel spectra: y_o = sum_i k[:, i, o] * u_i.
+    rng = np.random.default_rng(6)
+    u, k = rng.normal(size=(30, 3)), rng.normal(size=(12, 3, 2))
+    n = fft_size(30 + 12 - 1)
+    spec = jnp.asarray(host_kernel_spectrum(k, n))
+    y = causal_conv_bins(jnp.asarray(u), lambda u_hat: jnp.einsum("mi,mio->mo", u_hat, spec), n=n)
+    ref = np.stack([sum(direct_conv(u[:, i], k[:, i, o]) for i in range(3)) for o in range(2)], axis=1)
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+    with pytest.raises(ValueError, match="n must be at least"):
+        causal_conv_bins(jnp.zeros((8, 1)), lambda b: b, n=4)
+
+
+def test_delay_spectrum_is_the_rfft_of_unit_delays():
+    n, lags = 16, 5
+    impulses = np.eye(n)[:, :lags]  # column j: δ_j
+    np.testing.assert_allclose(delay_spectrum(n, lags), np.fft.rfft(impulses, axis=0), rtol=0, atol=1e-15)
+    u = np.arange(1.0, 9.0)[:, None]
+    y = causal_conv_bins(jnp.asarray(u), lambda b: b * jnp.asarray(delay_spectrum(n, 4)[:, 3:4]), n=n)
+    np.testing.assert_allclose(np.asarray(y)[:, 0], np.r_[0, 0, 0, u[:5, 0]], atol=1e-13)  # u delayed by 3
 
 
 def test_grad_and_jit_and_vmap():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ssmlab.data import make_task
-from ssmlab.train.lra_configs import CHANCE, GENERATED_TASKS, LRA_TASKS, all_lra_configs, lra_config
+from ssmlab.train.lra_configs import CHANCE, GENERATED_TASKS, LRA_TASKS, MODELS, all_lra_configs, lra_config
 
 
 def test_paper_presets_follow_the_sources():
@@ -22,7 +22,7 @@ def test_paper_presets_follow_the_sources():
 
 def test_every_preset_is_consistent():
     configs = all_lra_configs()
-    assert len(configs) == 4 * (len(LRA_TASKS) + len(GENERATED_TASKS)) * 2
+    assert len(configs) == len(MODELS) * (len(LRA_TASKS) + len(GENERATED_TASKS)) * 2 and len(MODELS) == 7
     for (model, task, preset), cfg in configs.items():
         assert (cfg.model, cfg.task, cfg.preset) == (model, task, preset) and cfg.source
         assert 0 < cfg.warmup_fraction < 1 and cfg.lr > 0 and task in CHANCE
@@ -40,7 +40,7 @@ def test_quick_generated_tasks_build():
 
 def test_bad_names():
     with pytest.raises(ValueError, match="model must be one of"):
-        lra_config("mamba", "listops")
+        lra_config("mamba2", "listops")
     with pytest.raises(ValueError, match="task must be one of"):
         lra_config("lru", "cifar")
     with pytest.raises(ValueError, match="preset must be"):
@@ -55,7 +55,7 @@ def test_presets_map_to_train_configs_that_layers_accept():
 
     from ssmlab.train.lra_configs import to_train_config
 
-    for model in ("stu", "ar_stu", "lru", "s4d"):
+    for model in MODELS:
         lra = lra_config(model, "pathfinder", "paper")
         cfg = config.preset("pathfinder", "paper", model)
         assert cfg == to_train_config(lra)
@@ -83,5 +83,10 @@ def test_bidirectional_presets_reach_the_layer():
     layer = dataclasses.replace(spec, state_size=4).build(d_model=2, seq_len=16, key=jr.key(0))
     assert layer.c2_re is not None  # the reversed-direction readout exists
     assert to_train_config(lra_config("lru", "pathfinder", "paper")).layer.bidirectional is False
-    with pytest.raises(ValueError, match="bidirectional=True needs model 'lru' or 's4d'"):
+    s5 = to_train_config(lra_config("s5", "listops", "paper")).layer
+    assert s5.bidirectional is True and dataclasses.replace(s5, state_size=4).build(
+        d_model=2, seq_len=16, key=jr.key(0)).c2_re is not None
+    for model in ("s4", "mamba"):  # causal layers: the presets leave bidirectional out (their specs have none)
+        assert not hasattr(to_train_config(lra_config(model, "listops", "paper")).layer, "bidirectional")
+    with pytest.raises(ValueError, match="bidirectional=True needs model 'lru', 's4d' or 's5'"):
         to_train_config(dataclasses.replace(lra_config("stu", "pathfinder", "paper"), bidirectional=True))

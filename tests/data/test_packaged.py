@@ -70,11 +70,11 @@ def test_forecasting_windows_against_a_loop():
     series = np.arange(40, dtype=float) ** 1.5
     task = forecasting_windows(series, window=5, horizon=2, test_fraction=0.25, name="toy")
     n_win = 40 - 5 - 2 + 1
-    assert len(task.train) + len(task.test) == n_win and len(task.test) == 8
+    assert len(task.train) + 1 + len(task.test) == n_win and len(task.test) == 8  # a gap of horizon - 1 = 1
     fit = series[: len(task.train) + 5 + 2 - 1]
     z = (series - fit.mean()) / fit.std()
-    for i in range(n_win):
-        part, j = (task.train, i) if i < len(task.train) else (task.test, i - len(task.train))
+    for i in [*range(len(task.train)), *range(n_win - 8, n_win)]:
+        part, j = (task.train, i) if i < len(task.train) else (task.test, i - (n_win - 8))
         np.testing.assert_allclose(part.x[j, :, 0], z[i:i + 5], rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(part.y[j], z[i + 5:i + 7], rtol=1e-6, atol=1e-6)
     assert task.num_classes == 0 and task.pooling == "last"
@@ -108,7 +108,23 @@ def test_aeon_tasks(name, shape, classes):
 def test_forecasting_validation_split_is_chronological_between_train_and_test():
     series = np.sin(np.arange(48) / 3.0) + np.arange(48) / 30.0
     task = forecasting_windows(series, window=6, horizon=3, test_fraction=0.2, val_fraction=0.1, name="toy")
-    assert (len(task.train), len(task.validation), len(task.test)) == (28, 4, 8)  # 40 windows
-    assert task.output_dim == 3 and task.objective == "per_step_regression"
-    whole = forecasting_windows(series, window=6, horizon=3, test_fraction=0.3, name="toy")  # same windows, no val
-    np.testing.assert_array_equal(np.concatenate([task.validation.x, task.test.x]), whole.test.x)
+    assert (len(task.train), len(task.validation), len(task.test)) == (24, 4, 8)  # 40 windows, 2 gaps of 2
+    assert task.output_dim == 3 and task.objective == "per_step_regression" and task.pooling == "last"
+    whole = forecasting_windows(series, window=6, horizon=3, test_fraction=0.2, name="toy")  # no val: one gap
+    assert (len(whole.train), len(whole.test)) == (40 - 8 - 2, 8)
+
+
+def test_forecasting_held_out_horizon_targets_were_never_earlier_targets():
+    """A strictly increasing series: each target value names its time step, so the splits' target times
+    can be compared directly (independently of the window arithmetic)."""
+    series = np.arange(60, dtype=float) ** 1.3
+    for horizon in (1, 2, 5):
+        task = forecasting_windows(series, window=7, horizon=horizon, test_fraction=0.2, val_fraction=0.15,
+                                   name="toy")
+        train, val, test = task.train.y, task.validation.y, task.test.y
+        assert train.shape[1] == val.shape[1] == test.shape[1] == horizon  # the score sees the horizon only
+        assert train.max() < val.min() and val.max() < test.min(), horizon
+        if horizon == 1:  # no gap is needed: consecutive windows
+            assert len(train) + len(val) + len(test) == 60 - 7
+    with pytest.raises(ValueError, match="leave no training windows"):
+        forecasting_windows(np.arange(12.0), window=3, horizon=4, test_fraction=0.3, val_fraction=0.2, name="toy")

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ssmlab.experiments.depth_construction import plot
 from ssmlab.experiments.runner import run_one
 
 
@@ -27,3 +28,6 @@ def test_depth_construction_small(tmp_path):
                            else "fail")
     assert np.all(rows["lower_bound"] <= rows["found_depth"])
     assert math.isfinite(metrics["param_ratio_at_max_gain"]) and metrics["param_ratio_at_max_gain"] > 1
+    (out / "depth_vs_gain.png").unlink()
+    assert plot(json.loads(json.dumps(result.metrics)), out) == [out / "depth_vs_gain.png"]
+    assert (out / "depth_vs_gain.png").stat().st_size > 1000  # redrawn from the metrics alone

@@ -1,8 +1,11 @@
 """Smoke run of the depth-training experiment: files written, verdicts follow from the saved errors."""
 
+import json
+
 import numpy as np
 import pytest
 
+from ssmlab.experiments.depth_training import plot
 from ssmlab.experiments.runner import run_one
 
 
@@ -22,3 +25,6 @@ def test_depth_training_small(tmp_path):
     first = result.claims[0]
     assert first.verdict == ("pass" if reach[0] > reach[1] else "partial" if reach[0] == reach[1] else "fail")
     assert result.claims[-1].verdict == "pass"  # projected iterates stay within the bound
+    (out / "error_vs_gain.png").unlink()
+    assert plot(json.loads(json.dumps(result.metrics)), out) == [out / "error_vs_gain.png"]
+    assert (out / "error_vs_gain.png").stat().st_size > 1000  # redrawn from the metrics alone

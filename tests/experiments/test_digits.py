@@ -1,5 +1,6 @@
 """Digits experiment: smoke run into tmp_path (files, computed verdicts) and the slow >= 90% evidence."""
 
+import dataclasses
 import json
 
 import pytest
@@ -32,3 +33,15 @@ def test_each_layer_reaches_ninety_percent(tmp_path):
     for name, curve in res.metrics["curves"].items():
         assert curve["test_accuracy"] >= 0.9, (name, curve["val_accuracy"])
     assert all(c.verdict == "pass" for c in res.claims)
+
+
+@pytest.mark.slow  # three 5-epoch runs, about 4 CPU minutes
+def test_baselines_reach_ninety_percent_with_the_quick_preset(tmp_path):
+    """`ssmlab train --model {s4,s5,mamba} --task digits --config quick` (what the quick experiment trains)."""
+    from ssmlab.experiments import get
+
+    quick = get("digits").quick
+    assert {"s4", "s5", "mamba"} <= set(quick.layers)
+    res = run(dataclasses.replace(quick, layers=("s4", "s5", "mamba")), tmp_path)
+    for name, curve in res.metrics["curves"].items():
+        assert curve["test_accuracy"] >= 0.9, (name, curve["val_accuracy"])

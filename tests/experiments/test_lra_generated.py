@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
 from ssmlab.data.dataset import ArrayDataset, Task
-from ssmlab.experiments.lra_generated import LRAGeneratedConfig, baseline, make_generated_task, run, train_config
+from ssmlab.experiments import get
+from ssmlab.experiments.lra_generated import LRAGeneratedConfig, baseline, make_generated_task, plot, run, train_config
 from ssmlab.train.config import preset
 
 
@@ -50,19 +52,37 @@ def test_runs_use_the_quick_presets_with_overrides():
         make_generated_task("pathfinder-gen", LRAGeneratedConfig(overrides=(("*:lru", "num_train", 8),)))
 
 
+def test_skipped_pairs_are_info_claims_and_the_plot_reads_metrics(tmp_path):
+    assert {m for _, m in get("lra-generated").quick.skip} == {"s4", "s5", "mamba"}  # ListOps only in quick
+    assert get("lra-generated").full.skip == () and {"s4", "s5", "mamba"} <= set(get("lra-generated").quick.models)
+    cfg = LRAGeneratedConfig(tasks=("listops-gen",), models=("s4", "mamba"), skip=(("listops-gen", "s4"),
+                                                                                  ("listops-gen", "mamba")),
+                             overrides=(("listops-gen", "num_train", 8), ("listops-gen", "num_test", 4),
+                                        ("listops-gen", "max_length", 30)))
+    res = run(cfg, tmp_path)  # trains nothing
+    assert [c.verdict for c in res.claims] == ["info", "info"] and res.metrics["listops-gen"]["models"] == []
+    assert "mamba on listops-gen" in res.summary
+    curve = {"losses": [1.0, 0.5] * 6, "val_acc": [[4, 0.2], [8, 0.4]]}  # [step, accuracy] as metrics.json holds it
+    metrics = json.loads(json.dumps({"listops-gen": {"baseline": 0.1, "models": ["lru"], "lru": curve}}))
+    assert plot(metrics, tmp_path) == [tmp_path / "lra_generated_learning_curves.png"]
+    assert plot({}, tmp_path) == []
+
+
 @pytest.mark.slow
 def test_tiny_run_writes_figure_and_computes_verdicts(tmp_path):
     tiny = (("*", "depth", 1), ("*", "d_model", 8), ("*", "batch_size", 8), ("*", "epochs", 1), ("*", "max_steps", 4),
-            ("*:ar_stu", "layer.num_filters", 2), ("*:lru", "layer.state_size", 4), ("listops-gen", "num_train", 64),
+            ("*:ar_stu", "layer.num_filters", 2), ("*:lru", "layer.state_size", 4), ("*:s4", "layer.state_size", 4),
+            ("*:s5", "layer.state_size", 4), ("*:mamba", "layer.state_size", 4), ("listops-gen", "num_train", 64),
             ("listops-gen", "num_test", 40), ("listops-gen", "max_length", 30), ("pathfinder-gen", "num_train", 16),
             ("pathfinder-gen", "num_test", 8))
-    cfg = LRAGeneratedConfig(overrides=tiny, eval_points=2)
+    cfg = LRAGeneratedConfig(overrides=tiny, eval_points=2, skip=(("pathfinder-gen", "mamba"),))
     res = run(cfg, tmp_path)
-    assert (tmp_path / "lra_generated_learning_curves.png").is_file() and res.figures
-    assert len(res.claims) == 4 and all(c.verdict in ("pass", "fail") for c in res.claims)
+    assert plot(json.loads(json.dumps(res.metrics)), tmp_path)[0].is_file()
+    assert len(res.claims) == 10 and [c.verdict for c in res.claims].count("info") == 1
+    assert all(c.verdict in ("pass", "fail") for c in res.claims if "not trained" not in c.ours)
     for name in cfg.tasks:
         n_test = res.metrics[name]["num_test"]
-        for model in cfg.models:
+        for model in res.metrics[name]["models"]:
             m = res.metrics[name][model]
             assert m["steps"] >= 1 and len(m["losses"]) == m["steps"] and 0 <= m["final_acc"] <= 1
             base = res.metrics[name]["baseline"]

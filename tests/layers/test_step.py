@@ -160,7 +160,7 @@ def test_stu_step_refuses_other_route_states(u_stu):
 def test_lds_distillation_error_decreases_with_state_size():
     from ssmlab.core import lds_distill as lds
     from ssmlab.core.filter_cache import cached_spectral_filters
-    from ssmlab.layers.stu import stu_kernels
+    from ssmlab.core.stu import stu_kernels
 
     sigma, phi = cached_spectral_filters(seq_len=64, num_filters=8, kind="hankel")
     kappa = stu_kernels(sigma, phi, filter_delay=2, branches="both")

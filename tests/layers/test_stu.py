@@ -6,22 +6,12 @@ import jax.test_util
 import numpy as np
 import pytest
 
+from ssmlab.core.ar_recurrence import eq4_recurrence, output_recurrence
 from ssmlab.core.hankel import spectral_filters
+from ssmlab.core.stu import ORDERS, choose_order, fold_input_taps, input_taps, spectral_term
 from ssmlab.layers import make_layer
 from ssmlab.layers.frozen import FrozenArray
-from ssmlab.layers.stu import (
-    ORDERS,
-    PRESETS,
-    STU,
-    STUApprox,
-    choose_order,
-    eq4_recurrence,
-    fold_input_taps,
-    input_taps,
-    output_recurrence,
-    spectral_term,
-    stu_frozen_fields,
-)
+from ssmlab.layers.stu import PRESETS, STU, STUApprox, stu_frozen_fields
 from ssmlab.train.optim import count_parameters
 
 apply = eqx.filter_jit(lambda layer, u: layer(u))  # one compile per layer structure, not one per primitive

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ssmlab
-from ssmlab.models.generate import generate, generate_stream
+from ssmlab.models.generate import generate, generate_stream, with_stu_route
 
 
 class TinyRecurrentLM(eqx.Module):
@@ -111,3 +111,32 @@ def test_greedy_generation_of_sequence_models_equals_the_full_model(layer, optio
     # is what greedy decoding of the prefix up to t produced
     logits, _ = model(jnp.asarray(prompt + tokens.tolist()), state, inference=True)
     assert tokens.tolist() == jnp.argmax(logits[len(prompt) - 1: -1], axis=-1).tolist()
+
+
+def _stu_lm(seq_len=16):
+    return ssmlab.make_model(layer="stu", d_model=4, depth=2, d_out=5, seq_len=seq_len, input_kind="tokens",
+                             vocab_size=5, pooling="none", layer_options={"num_filters": 3}, key=jr.key(4))
+
+
+def test_with_stu_route_refuses_a_model_without_stu_layers(tiny):
+    with pytest.raises(ValueError, match="no STU layer"):
+        with_stu_route(tiny, "exact")
+
+
+@pytest.mark.slow  # compiles one generation per route (~15 s on 2 shared cores)
+def test_futurefill_routes_generate_the_exact_tokens_and_lds_runs():
+    from ssmlab.layers.stu_generation import STUStepper
+
+    model, _ = _stu_lm()
+    routed = with_stu_route(model, "futurefill")
+    assert all(isinstance(b.layer, STUStepper) and b.layer.route == "futurefill" for b in routed.blocks)
+    assert routed.decoder.weight is model.decoder.weight and all(type(b.layer).__name__ == "STU" for b in model.blocks)
+    with pytest.raises(ValueError, match="route must be one of"):
+        with_stu_route(model, "nope")
+    prompt = jnp.asarray([1, 3, 2])
+    exact, _ = generate(model, None, prompt, 13, jr.key(0), temperature=0.0)  # 16 = seq_len steps in all
+    for route in ("exact", "futurefill", "futurefill_epoched"):
+        tokens, _ = generate(with_stu_route(model, route), None, prompt, 13, jr.key(0), temperature=0.0)
+        assert tokens.tolist() == exact.tolist(), route
+    tokens, _ = generate(with_stu_route(model, "lds", state_size=8), None, prompt, 13, jr.key(0), temperature=0.0)
+    assert tokens.shape == (13,) and int(tokens.min()) >= 0 and int(tokens.max()) < 5

@@ -40,6 +40,56 @@ def test_declared_frozen_and_recurrent_fields():
         declare_fields(_WithFilters, frozen=("rate",), recurrent=("rate",))
 
 
+class _UserRecurrent(eqx.Module):
+    """A user's own module: roles on its fields, no registration anywhere."""
+
+    rate: jax.Array = eqx.field(metadata={"role": "recurrent"})
+    table: jax.Array = eqx.field(metadata={"role": "frozen"})
+    weight: jax.Array
+    inner: _WithFilters  # a declared module below: its own roles hold under this default field
+
+
+class _RecurrentParent(eqx.Module):
+    child: _UserRecurrent = eqx.field(metadata={"role": "recurrent"})  # inherited below unless a field says otherwise
+
+
+class _Misspelt(eqx.Module):
+    rate: jax.Array = eqx.field(metadata={"role": "recurent"})
+
+
+def test_roles_declared_on_fields_need_no_registration():
+    inner = _WithFilters(jnp.ones(3), jnp.ones(2), jnp.ones(1))
+    m = _UserRecurrent(jnp.ones(4), jnp.ones(5), jnp.ones(6), inner)
+    roles = param_roles(m)
+    assert (roles.rate, roles.table, roles.weight) == ("recurrent", "frozen", "default")
+    assert (roles.inner.filters, roles.inner.weight, roles.inner.rate) == ("frozen", "default", "recurrent")
+    assert count_parameters(m) == {"frozen": 5 + 3, "recurrent": 4 + 1, "default": 6 + 2}
+    assert trainable(m).table is False and trainable(m).rate is True
+    parent = param_roles(_RecurrentParent(m))
+    assert (parent.child.weight, parent.child.table, parent.child.inner.weight) == ("recurrent", "frozen", "recurrent")
+
+
+def test_unknown_role_string_is_refused():
+    with pytest.raises(ValueError, match=r"_Misspelt\.rate .*'recurent'.*one of \('frozen', 'recurrent', 'default'\)"):
+        param_roles(_Misspelt(jnp.ones(2)))
+
+
+@pytest.mark.parametrize("name", sorted(set(layer_names())))
+def test_every_layer_declares_its_roles_on_fields(key, name):
+    """The recurrent group of each registered layer, written out here (the groups the optimiser had by name)."""
+    expected = {"lru": {"nu_log", "theta_log", "gamma_log", "b_re", "b_im"},
+                "s4d": {"log_dt", "log_a_real", "a_imag", "b_re", "b_im"},
+                "s4": {"log_dt", "log_lambda_re", "lambda_im", "p_re", "p_im", "b_re", "b_im"},
+                "s5": {"log_lambda_re", "lambda_im", "log_step", "b_re", "b_im"},
+                "mamba": {"a_log", "d", "dt_bias"}, "ar_stu": {"m_y"}, "stu": set(), "linear_ssm": set()}
+    options = {"num_filters": 3} if "stu" in name else {"state_size": 4}
+    layer = make_layer(name, d_model=4, seq_len=8, key=key, **options)
+    roles = jax.tree_util.tree_flatten_with_path(param_roles(layer))[0]
+    recurrent = {jax.tree_util.keystr(path).rsplit(".", 1)[-1] for path, role in roles if role == "recurrent"}
+    assert recurrent == expected[name]
+    assert {role for _, role in roles} <= {"recurrent", "default"}
+
+
 @pytest.mark.skipif("stu" not in layer_names(), reason="STU layer not registered")
 def test_stu_frozen_fields_never_trainable(key):
     from ssmlab.layers.stu import stu_frozen_fields

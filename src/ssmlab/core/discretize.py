@@ -10,8 +10,8 @@ r"""Discretisation of diagonal continuous-time systems dx/dt = a x + b u with st
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jaxtyping import Array, Num
 
+from .._typing import Array, Diagonal, Num
 from .checks import float_inputs
 
 
@@ -29,7 +29,7 @@ def _inputs(a, b, dt):
     return a, b, dt, out
 
 
-def zoh(a: Num[Array, " N"], b: Num[Array, "N *H"], dt) -> tuple[Array, Array]:
+def zoh(a: Diagonal, b: Num[Array, "N *H"], dt) -> tuple[Array, Array]:
     """Zero-order-hold discretisation: (exp(dt a), (exp(dt a) - 1)/a · b) [S4D, eq. (4)].
 
     The a -> 0 limit (b̄ = dt b) is taken with `expm1` so small |a| loses no precision.
@@ -42,7 +42,7 @@ def zoh(a: Num[Array, " N"], b: Num[Array, "N *H"], dt) -> tuple[Array, Array]:
     return a_bar.astype(_like(out, a_bar)), (_expand(scale, b) * b).astype(out)
 
 
-def bilinear(a: Num[Array, " N"], b: Num[Array, "N *H"], dt) -> tuple[Array, Array]:
+def bilinear(a: Diagonal, b: Num[Array, "N *H"], dt) -> tuple[Array, Array]:
     """Bilinear (Tustin) discretisation: ((1 + dt a/2)/(1 - dt a/2), dt/(1 - dt a/2) · b) [S4, eq. (3)]."""
     a, b, dt, out = _inputs(a, b, dt)
     dt = _dt_like(a, dt)

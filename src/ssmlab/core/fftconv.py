@@ -13,7 +13,10 @@ the result is cast back to the input dtype. Complex inputs use the full complex 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Inexact, Num
 
 from .checks import as_inexact, check_length, float_inputs
@@ -71,6 +74,25 @@ def causal_conv(u: Num[Array, "L *C"], kernel: Num[Array, "Lk *D"]) -> Inexact[A
     return _inverse(spec, n, complex_)[:L].astype(out_dtype)
 
 
+def causal_conv_bins(
+    u: Float[Array, "L *C"], bin_map: Callable[[Array], Array], *, n: int
+) -> Float[Array, "L *D"]:
+    """irfft(bin_map(rfft(u, n)), n)[:L]: a linear map applied bin by bin in frequency, read causally.
+
+    The one place where the transforms of a precomputed-spectrum convolution live. `bin_map` takes
+    the bins [n//2+1, *C] and returns bins [n//2+1, *D]; when it multiplies by (sums of) kernel
+    spectra rfft(k, n) with n >= L + Lk - 1 the result is the linear, causal convolution (shorter
+    n would wrap the tail around). Channel mixing (weights contracted with the bins) happens inside
+    `bin_map`, so the transform count is that of its input and output channels. `u` must be a real
+    float array (no promotion here: callers choose the working dtype).
+    """
+    if u.ndim < 1 or u.shape[0] == 0:
+        raise ValueError(f"u must have a non-empty leading time axis [L, ...]; got shape {tuple(u.shape)}.")
+    if n < u.shape[0]:
+        raise ValueError(f"n must be at least L={u.shape[0]} (and >= L + Lk - 1 to stay causal); got {n}.")
+    return jnp.fft.irfft(bin_map(jnp.fft.rfft(u, n=n, axis=0)), n=n, axis=0)[: u.shape[0]]
+
+
 def causal_conv_spectrum(
     u: Num[Array, "L *C"], spectrum: Num[Array, "m *C"], *, n: int
 ) -> Inexact[Array, "L *C"]:
@@ -81,14 +103,23 @@ def causal_conv_spectrum(
     """
     out_dtype = as_inexact("u", u, complex_ok=False).dtype  # output keeps u's dtype (ints -> float)
     (u, spectrum), _ = float_inputs(("u", u), ("spectrum", spectrum), real=("u",))
-    if u.ndim < 1 or u.shape[0] == 0:
-        raise ValueError(f"u must have a non-empty leading time axis [L, ...]; got shape {tuple(u.shape)}.")
     if spectrum.shape[0] != n // 2 + 1:
         raise ValueError(f"spectrum must have n//2+1 = {n // 2 + 1} rfft bins for n={n}; got {spectrum.shape[0]}.")
-    if n < u.shape[0]:
-        raise ValueError(f"n must be at least L={u.shape[0]} (and >= L + Lk - 1 to stay causal); got {n}.")
-    u_hat = jnp.fft.rfft(u, n=n, axis=0)
-    return jnp.fft.irfft(u_hat * spectrum, n=n, axis=0)[: u.shape[0]].astype(out_dtype)
+    return causal_conv_bins(u, lambda u_hat: u_hat * spectrum, n=n).astype(out_dtype)
+
+
+def delay_spectrum(n: int, lags: int) -> np.ndarray:
+    """rfft(δ_j, n) = e^{-2πi m j / n} of the unit delays j < `lags`: complex128 [n//2+1, lags], on the host.
+
+    The phase is reduced mod n in integers first, so it stays exact for long sequences.
+    """
+    phase = -2.0 * np.pi * ((np.arange(n // 2 + 1)[:, None] * np.arange(lags)[None, :]) % n) / n
+    return np.cos(phase) + 1j * np.sin(phase)
+
+
+def host_kernel_spectrum(kernels, n: int) -> np.ndarray:
+    """rfft(kernels, n) along axis 0 in float64 on the host (kernels fixed at construction): complex128."""
+    return np.fft.rfft(np.asarray(kernels, np.float64), n=n, axis=0)
 
 
 def causal_conv_mixing(

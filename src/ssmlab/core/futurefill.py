@@ -32,8 +32,8 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 from jax import lax
-from jaxtyping import Array, Complex, Float, Int
 
+from .._typing import Array, Complex, Float, Int, MIMOKernel
 from .fftconv import fft_size
 
 
@@ -65,19 +65,19 @@ class DyadicPlan(NamedTuple):
     spectra: tuple[Complex[Array, "m Hin Hout"], ...]
 
 
-def cached_conv_init(kernel: Float[Array, "L Hin Hout"]) -> CachedConvState:
+def cached_conv_init(kernel: MIMOKernel) -> CachedConvState:
     """Empty shift register [L, H_in] in the kernel's dtype."""
     return CachedConvState(jnp.zeros(kernel.shape[:2], kernel.dtype))
 
 
-def cached_conv_step(kernel: Float[Array, "L Hin Hout"], state: CachedConvState,
+def cached_conv_step(kernel: MIMOKernel, state: CachedConvState,
                      u_t: Float[Array, " Hin"]) -> tuple[CachedConvState, Float[Array, " Hout"]]:
     """y_t = Σ_{l<L} u_{t-l} T_l from the shift register of the last L inputs [STU, eq. (4), direct]."""
     inputs = jnp.concatenate([u_t[None].astype(state.inputs.dtype), state.inputs[:-1]], axis=0)
     return CachedConvState(inputs), jnp.einsum("li,lio->o", inputs, kernel)
 
 
-def epoched_plan(kernel: Float[Array, "L Hin Hout"], *, block: int) -> EpochedPlan:
+def epoched_plan(kernel: MIMOKernel, *, block: int) -> EpochedPlan:
     """Constants for epoched FutureFill with epoch length `block` = B (1 <= B <= L) [FutureFill, Epoched-FutureFill]."""
     L = kernel.shape[0]
     if not isinstance(block, int) or not 1 <= block <= L:
@@ -124,7 +124,7 @@ def epoched_step(plan: EpochedPlan, state: FutureFillState,
     return FutureFillState(p + 1, history, cache), y
 
 
-def dyadic_plan(kernel: Float[Array, "L Hin Hout"]) -> DyadicPlan:
+def dyadic_plan(kernel: MIMOKernel) -> DyadicPlan:
     """Constants for dyadic FutureFill: per level k, rfft of T_0..T_{2^{k+1}-1} (zero-padded) at size 2^{k+1}."""
     L = kernel.shape[0]
     levels = max(L - 1, 1).bit_length()  # k = 0 .. floor(log2(L-1)): the levels p < L can have

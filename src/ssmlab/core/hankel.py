@@ -5,8 +5,9 @@ Two positive semi-definite Hankel matrices, indices i, j = 1..L:
     Z[i, j]   = 2 / ((i+j)^3 - (i+j))                                   [STU, eq. (3)]
     Z_L[i, j] = ((-1)^(i+j-2) + 1) * 8 / ((i+j+3)(i+j-1)(i+j+1))        [STU, App. B, eq. (7)]
 
-Z = ∫_0^1 μ(α)μ(α)^T dα with μ(α)(i) = (α-1)α^(i-1), and Z_L = ∫_{-1}^{1} μ_L μ_L^T dα with
-μ_L(α)(i) = (α²-1)α^(i-1) (spectral-ssm spec §2). Both are Hankel: Z[i, j] = h[i+j-2] for a
+Z = ∫_0^1 μ(α)μ(α)^T dα with μ(α)(i) = (α-1)α^(i-1) [STU, App. A, Lemma A.1], and
+Z_L = ∫_{-1}^{1} μ_L μ_L^T dα with μ_L(α)(i) = (α²-1)α^(i-1) (ours: it reproduces eq. (7)'s entries; both
+integrals are checked by quadrature in tests/core/test_hankel.py). Both are Hankel: Z[i, j] = h[i+j-2] for a
 vector h of length 2L-1, so Z x is a correlation of h with x, computed with one FFT of size
 n >= 2L-1 (not 3L-2: the L entries we read cannot alias, see `hankel_matvec`).
 
@@ -36,10 +37,10 @@ from typing import Literal
 import numpy as np
 import scipy.fft
 import scipy.linalg
-from jaxtyping import Float, Num
 from scipy.sparse.linalg import LinearOperator, eigsh
 from threadpoolctl import ThreadpoolController
 
+from .._typing import Float, Num
 from .checks import check_float_dtype, check_length
 
 Kind = Literal["hankel", "hankel_l"]
@@ -99,7 +100,7 @@ def _apply_spectrum(spec: np.ndarray, x: np.ndarray, seq_len: int) -> np.ndarray
 
 
 def hankel_matvec(x: Num[np.ndarray, "L *m"], *, kind: str = "hankel") -> Float[np.ndarray, "L *m"]:
-    """Z x in O(L log L) by FFT, without forming Z [STU, eq. (3)/(7); Hankel = correlation with h].
+    """Z x in O(L log L) by FFT, without forming Z [STU, eq. (3)/(7)] (a Hankel product is a correlation with h).
 
     Args:
         x: float64 numpy array [L] or [L, m] (each column is multiplied).
@@ -131,7 +132,7 @@ def hankel_operator(*, seq_len: int, kind: str = "hankel") -> LinearOperator:
 
 
 def orient_filters(phi: Float[np.ndarray, "L K"]) -> Float[np.ndarray, "L K"]:
-    """Flip each column so that its largest-|entry| is positive (ssmlab sign convention, spec §2)."""
+    """Flip each column so that its largest-|entry| is positive (ssmlab's sign convention)."""
     phi = np.asarray(phi)
     peak = phi[np.argmax(np.abs(phi), axis=0), np.arange(phi.shape[1])]
     return phi * np.where(peak < 0, -1.0, 1.0)[None, :]

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Complex, Float, Inexact, Num
 
+from .._typing import Array, Complex, Diagonal, Float, Inexact, Num
 from .checks import check_length, check_rank, float_inputs, stable
 from .fftconv import fft_size
 
@@ -65,7 +65,7 @@ def _squeeze(x, siso: bool):
 
 
 def ssm_kernel(
-    a: Num[Array, " N"], b: Num[Array, "..."], c: Num[Array, "..."], *, length: int
+    a: Diagonal, b: Num[Array, "..."], c: Num[Array, "..."], *, length: int
 ) -> Inexact[Array, "L *HH"]:
     """Impulse response K_t = c diag(a^t) b for t < length [S4, eq. (5)].
 
@@ -90,7 +90,7 @@ def dft_grid(n: int, *, bins: int | None = None) -> Complex[Array, " m"]:
 
 
 def frequency_response(
-    a: Num[Array, " N"], b: Num[Array, "..."], c: Num[Array, "..."], *, length: int
+    a: Diagonal, b: Num[Array, "..."], c: Num[Array, "..."], *, length: int
 ) -> Complex[Array, "L *HH"]:
     """H_k = Σ_i c_i b_i / (1 - z_k a_i), z_k = e^{-2πik/L}, k = 0..L-1 [LDyn, eqs. (2), (25)].
 
@@ -107,7 +107,7 @@ def frequency_response(
 
 
 def truncated_kernel_spectrum(
-    a: Num[Array, " N"],
+    a: Diagonal,
     b: Num[Array, "..."],
     c: Num[Array, "..."],
     *,
@@ -142,7 +142,7 @@ def truncated_kernel_spectrum(
 
 
 def causal_output_frequency(
-    a: Num[Array, " N"],
+    a: Diagonal,
     b: Num[Array, "N Hin"],
     c: Num[Array, "Hout N"],
     u: Num[Array, "L Hin"],
@@ -162,7 +162,7 @@ def causal_output_frequency(
 
 
 def periodic_output(
-    a: Num[Array, " N"],
+    a: Diagonal,
     b: Num[Array, "N Hin"],
     c: Num[Array, "Hout N"],
     u: Num[Array, "L Hin"],

@@ -21,7 +21,8 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+
+from .._typing import Array, Float
 
 
 class LDSState(NamedTuple):

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Complex, Float, Inexact
 
+from .._typing import Array, Complex, Float, Inexact
 from .checks import check_length
 
 

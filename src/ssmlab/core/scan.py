@@ -17,8 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jaxtyping import Array, Inexact, Num
 
+from .._typing import Array, Inexact, Num
 from .checks import float_inputs
 
 _METHODS = ("sequential", "associative", "auto")

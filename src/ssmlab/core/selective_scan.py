@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 from jax import lax
-from jaxtyping import Array, Float, Num
 
+from .._typing import Array, Float, Num
 from .checks import float_inputs
 from .scan import linear_recurrence, resolve_method
 

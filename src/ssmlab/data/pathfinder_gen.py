@@ -1,4 +1,4 @@
-"""Procedural Pathfinder / Path-X images, written from the task definition [Linsley et al. 2018; LRA settings].
+"""Procedural Pathfinder / Path-X images, written from the task definition (Linsley et al. 2018) [LRA].
 
 An image holds two *target* snakes and several *distractor* snakes (chains of short bright segments,
 "paddles", separated by gaps) and two disc markers. Label 1: the markers sit on both ends of target A;

@@ -80,19 +80,23 @@ def _reach(errs: np.ndarray, gains, threshold: float) -> float:
     return max(ok) if ok else 0.0
 
 
-def _figure(cfg, names, med, params, out_dir: Path) -> Path:
+def plot(metrics: dict, out_dir: Path) -> list[Path]:
+    """Median relative error vs G per architecture, projected and unconstrained, from `metrics`."""
+    names, gains, depths, width = metrics["architectures"], metrics["gains"], metrics["depths"], metrics["width"]
     fig, ax = new_figure(2, width=5.0)
-    for j, title in enumerate((f"projected, ||θ||_{cfg.kind} <= {cfg.bound:g}", "unconstrained")):
-        for i, name in enumerate(names):
+    titles = (f"projected, ||θ||_{metrics['kind']} <= {metrics['bound']:g}", "unconstrained")
+    for j, (title, block) in enumerate(zip(titles, ("bounded", "unbounded"), strict=True)):
+        for name in names:
             shallow = name.startswith("shallow")
-            k = int(name.split("=")[1]) // (cfg.width if shallow else 1)  # deep K=k pairs with shallow m=k*width
-            ax[0, j].loglog(cfg.gains, np.maximum(med[i, j], 1e-8), ("--" if shallow else "-") + "o", ms=3,
-                            color=f"C{sorted(cfg.depths).index(k) if k in cfg.depths else 9}",
-                            label=f"{name} ({params[i]} params)")
-        ax[0, j].axhline(cfg.threshold, color="k", lw=0.8, ls=":")
+            k = int(name.split("=")[1]) // (width if shallow else 1)  # deep K=k pairs with shallow m=k*width
+            ax[0, j].loglog(gains, np.maximum(metrics["median_error"][name][block], 1e-8),
+                            ("--" if shallow else "-") + "o", ms=3,
+                            color=f"C{sorted(depths).index(k) if k in depths else 9}",
+                            label=f"{name} ({metrics['params'][name]} params)")
+        ax[0, j].axhline(metrics["threshold"], color="k", lw=0.8, ls=":")
         ax[0, j].set(title=title, xlabel="target gain G (ℓ1)", ylabel="relative error (median over seeds)")
     ax[0, 0].legend(fontsize=6)
-    return save(fig, out_dir / "error_vs_gain.png")
+    return [save(fig, out_dir / "error_vs_gain.png")]
 
 
 def _equivalence_verdict(n_pairs: int, n_disagree: int, n_low_disagree: int) -> str:
@@ -137,7 +141,7 @@ def _claims(cfg, names, med, norms_ok: bool, worst_norm: float) -> list[Claim]:
 
 
 def run(cfg: DepthTrainingConfig, out_dir: Path) -> Result:
-    """Train every architecture on every (bound, G, seed); plot error vs G; compare deep and wide."""
+    """Train every architecture on every (bound, G, seed); compare deep and wide (errors for `plot`)."""
     names, errs, norms, params = [], [], [], []
     with jax.enable_x64(True):
         targets, shallow = _targets(cfg)
@@ -156,7 +160,6 @@ def run(cfg: DepthTrainingConfig, out_dir: Path) -> Result:
     errs_arr = np.stack(errs)  # [arch, bounded/unbounded, G, seed]
     med = np.median(errs_arr, axis=-1)
     worst_norm = float(np.max(np.stack(norms)))
-    fig = _figure(cfg, names, med, params, out_dir)
     np.savez(out_dir / "training.npz", errors=errs_arr, gains=np.asarray(cfg.gains), params=np.asarray(params),
              names=np.asarray(names))
     claims = _claims(cfg, names, med, worst_norm <= cfg.bound * (1 + 1e-12), worst_norm)
@@ -170,8 +173,10 @@ def run(cfg: DepthTrainingConfig, out_dir: Path) -> Result:
     metrics = {"median_error": {n: {"bounded": med[i, 0].tolist(), "unbounded": med[i, 1].tolist()}
                                 for i, n in enumerate(names)},
                "params": dict(zip(names, params, strict=True)), "max_trained_norm": worst_norm,
-               "exact_width_and_depth": exact}
-    return Result(metrics=metrics, claims=claims, figures=[fig], summary=summary)
+               "exact_width_and_depth": exact, "architectures": names, "gains": list(cfg.gains),
+               "depths": list(cfg.depths), "width": cfg.width, "threshold": cfg.threshold, "kind": cfg.kind,
+               "bound": cfg.bound}
+    return Result(metrics=metrics, claims=claims, summary=summary)
 
 
 def _scaled(target, gain: float):
@@ -189,4 +194,5 @@ register(Experiment(
     full=DepthTrainingConfig(gains=(1.0, 10.0, 1e2, 1e3, 1e4, 1e5), depths=(1, 2, 4, 8, 16), seeds=5, steps=4000,
                              length=128, bound=2.0),
     run=run,
+    plot=plot,
 ))

@@ -67,6 +67,20 @@ def _longer_plateau_verdict(hs: list[int]) -> str:
     return "pass" if len(reached) == len(hs) else "partial" if tail_only and len(reached) >= 2 else "fail"
 
 
+def plot(metrics: dict, out_dir: Path) -> list[Path]:
+    """Learning curves (GD solid, ODE dashed) per depth, each over its initial loss, from `metrics`."""
+    ts = metrics["steps_recorded"]
+    fig, ax = new_figure(1, width=6.0, height=4.0)
+    for i, c in enumerate(metrics["curves"]):
+        g, o, k = np.asarray(c["loss_gd"]), np.asarray(c["loss_ode"]), c["depth"]
+        ax[0, 0].plot(ts, g / g[0], color=f"C{i}", lw=3, alpha=0.45, label=f"K={k} GD")
+        ax[0, 0].plot(ts, o / o[0], "--", color=f"C{i}", lw=1.2, label=f"K={k} ODE (eqs. 36-39)")
+    ax[0, 0].set(xlabel="GD step (t = step, τ = L/2λ)", ylabel="loss / initial loss",
+                 title="K stacked SSM layers: ODE (dashed) vs autodiff GD (solid)")
+    ax[0, 0].legend(fontsize=7)
+    return [save(fig, out_dir / "multilayer_curves.png")]
+
+
 def run(cfg: MultiLayerConfig, out_dir: Path) -> Result:
     """ODE and GD learning curves for each depth; plateau length (half-loss time) per depth."""
     if cfg.steps % cfg.records:
@@ -93,14 +107,6 @@ def run(cfg: MultiLayerConfig, out_dir: Path) -> Result:
     half = {k: int(ts[np.argmax(o <= 0.5 * o[0])]) if np.any(o <= 0.5 * o[0]) else -1 for k, (_, o, _) in
             curves.items()}
     final = {k: float(o[-1] / o[0]) for k, (_, o, _) in curves.items()}
-    fig, ax = new_figure(1, width=6.0, height=4.0)
-    for i, (k, (g, o, _)) in enumerate(curves.items()):
-        ax[0, 0].plot(ts, g / g[0], color=f"C{i}", lw=3, alpha=0.45, label=f"K={k} GD")
-        ax[0, 0].plot(ts, o / o[0], "--", color=f"C{i}", lw=1.2, label=f"K={k} ODE (eqs. 36-39)")
-    ax[0, 0].set(xlabel="GD step (t = step, τ = L/2λ)", ylabel="loss / initial loss",
-                 title="K stacked SSM layers: ODE (dashed) vs autodiff GD (solid)")
-    ax[0, 0].legend(fontsize=7)
-    fig_path = save(fig, out_dir / "multilayer_curves.png")
     plateau_verdict = _longer_plateau_verdict([half[k] for k in cfg.depths])
     claims = [
         Claim("K-layer learning dynamics eqs. (36)-(39) match gradient descent", "derived (no experiment)",
@@ -113,13 +119,16 @@ def run(cfg: MultiLayerConfig, out_dir: Path) -> Result:
               plateau_verdict),
     ]
     metrics = {"max_rel_dev_gd_vs_ode": dev, "half_loss_step": half, "final_loss_ratio": final,
-               "learning_rate": lr, "tau": tau, "max_abs_a": {k: c[2] for k, c in curves.items()}}
+               "learning_rate": lr, "tau": tau, "max_abs_a": {k: c[2] for k, c in curves.items()},
+               "steps_recorded": ts.tolist(),
+               "curves": [{"depth": k, "loss_gd": g.tolist(), "loss_ode": o.tolist()}
+                          for k, (g, o, _) in curves.items()]}
     summary = (f"K = {list(cfg.depths)} stacked one-dimensional layers, all of a, b, c learned from a = {cfg.a0}, "
                f"b = c = {cfg.init_scale}. GD through the time-domain model (λ = {lr:.3g}) vs the Diffrax ODE of "
                f"eqs. (36)-(39): max deviation {dev:.2e} of the initial loss. Half-loss steps "
                f"{[half[k] for k in cfg.depths]} for K = {list(cfg.depths)} (-1: not halved within {cfg.steps} "
                f"steps); the plateau grows with depth: {plateau_verdict}.")
-    return Result(metrics=metrics, claims=claims, figures=[fig_path], summary=summary)
+    return Result(metrics=metrics, claims=claims, summary=summary)
 
 
 register(Experiment(
@@ -130,4 +139,5 @@ register(Experiment(
     quick=MultiLayerConfig(),
     full=MultiLayerConfig(depths=(1, 2, 3, 4, 6), length=64, lr_fraction=0.005, steps=24000, records=400),
     run=run,
+    plot=plot,
 ))

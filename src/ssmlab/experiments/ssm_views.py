@@ -70,8 +70,22 @@ def _trial(key, cfg: SSMViewsConfig, length: int, complex_state: bool) -> dict[s
     return {name: float(err) for name, err in _view_errors(model, u).items()}
 
 
+def plot(metrics: dict, out_dir: Path) -> list[Path]:
+    """One kernel and its frequency response (closed form vs DFT of the truncated kernel), from `metrics`."""
+    f = metrics["figure"]
+    fig, ax = new_figure(2)
+    ax[0, 0].plot(f["kernel"], lw=1.2)
+    ax[0, 0].set(title="impulse response Re(C a^t B)", xlabel="t")
+    k = np.arange(len(f["abs_frequency_response"]))
+    ax[0, 1].semilogy(k, f["abs_frequency_response"], label="|H_k| (closed form)")
+    ax[0, 1].semilogy(k, f["abs_dft_truncated_kernel"], "--", label="|DFT of length-L kernel|")
+    ax[0, 1].set(title="frequency response", xlabel="bin k")
+    ax[0, 1].legend()
+    return [save(fig, out_dir / "kernel_and_frequency_response.png")]
+
+
 def run(cfg: SSMViewsConfig, out_dir: Path) -> Result:
-    """Check the views agree on random systems; plot one kernel and its frequency response."""
+    """Check the views agree on random systems; record one kernel and its frequency response for `plot`."""
     with jax.enable_x64(True):
         worst: dict[str, float] = {}
         keys = jr.split(jr.key(cfg.seed), cfg.trials * len(cfg.lengths) * 2)
@@ -95,15 +109,9 @@ def run(cfg: SSMViewsConfig, out_dir: Path) -> Result:
                          + np.asarray(frequency_response(jnp.conj(model.a), jnp.conj(model.b * (1 - a_l)[:, None]),
                                                          jnp.conj(model.c), length=L)))[:, 0, 0]
         worst["dft_truncated_kernel_vs_H(1-a^L)"] = float(np.max(np.abs(dft_trunc - h_trunc)) / np.max(np.abs(h)))
-    fig, ax = new_figure(2)
-    ax[0, 0].plot(kern, lw=1.2)
-    ax[0, 0].set(title="impulse response Re(C a^t B)", xlabel="t")
-    k = np.arange(L // 2 + 1)
-    ax[0, 1].semilogy(k, np.abs(h[: L // 2 + 1]), label="|H_k| (closed form)")
-    ax[0, 1].semilogy(k, np.abs(dft_trunc[: L // 2 + 1]), "--", label="|DFT of length-L kernel|")
-    ax[0, 1].set(title="frequency response", xlabel="bin k")
-    ax[0, 1].legend()
-    fig_path = save(fig, out_dir / "kernel_and_frequency_response.png")
+    half = L // 2 + 1
+    figure = {"kernel": kern.tolist(), "abs_frequency_response": np.abs(h[:half]).tolist(),
+              "abs_dft_truncated_kernel": np.abs(dft_trunc[:half]).tolist()}
     claims = [
         Claim(f"views agree ({name})", "equal (exact identity)", f"max rel err {err:.2e}",
               below(err, cfg.tolerance))
@@ -113,7 +121,7 @@ def run(cfg: SSMViewsConfig, out_dir: Path) -> Result:
                f"complex states, {cfg.trials} random systems each, float64. Tolerance {cfg.tolerance:g} relative "
                "to max|y|. Prop. 1's Y_k = H_k U_k holds for the periodic steady state; the causal output differs by "
                "the transient C a^(t+1) x_p, which is checked exactly.")
-    return Result(metrics={"max_rel_err": worst}, claims=claims, figures=[fig_path], summary=summary)
+    return Result(metrics={"max_rel_err": worst, "figure": figure}, claims=claims, summary=summary)
 
 
 register(Experiment(
@@ -124,4 +132,5 @@ register(Experiment(
     quick=SSMViewsConfig(),
     full=SSMViewsConfig(lengths=(1, 2, 3, 7, 64, 1000, 4097), state_size=64, trials=5),
     run=run,
+    plot=plot,
 ))

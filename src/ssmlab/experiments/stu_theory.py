@@ -1,21 +1,20 @@
 r"""Theorem 3.1 of the Spectral SSM paper: STU approximation error of a marginally-stable symmetric LDS vs K.
 
-For y_t from an LDS with symmetric A = Σ_l α_l v_l v_lᵀ, |α_l| <= 1 (post-update readout), and
-μ(α)(j) = (α-1)α^j (spectral-ssm spec §6, reconstructed from the paper's App. A):
+The construction and the least-squares weights are `ssmlab.theory.spectral` [STU, §3, Theorem 3.1,
+App. A]: for a symmetric A with |α_l| <= 1 (post-update readout) the STU of eq. (4) (d = 2, k_u = 3)
+reproduces y_t - y_{t-2} with M^u = (CB+D, CAB, -D) and spectral weights from the projections of
+μ(α)(j) = (α-1)α^j onto the filters; the error is set by the spectral tail of Z, which decays
+exponentially in K/log L.
 
-    y_t - y_{t-2} = (CB+D) u_t + CAB u_{t-1} - D u_{t-2} + Σ_{j>=0} C A^j (A²-I) B u_{t-2-j},
-
-and (α²-1)α^j = (1+α) μ(α)(j) for α >= 0, (1+|α|)(-1)^j μ(|α|)(j) for α < 0. Projecting μ onto the top
-K eigenvectors of Z gives the STU (eq. 4, d = 2, k_u = 3) with M^u = (CB+D, CAB, -D) and
-M^{φ±}_k = σ_k^{-1/4} Σ_{±α_l>=0} (1+|α_l|) ⟨μ(|α_l|), φ_k⟩ C v_l v_lᵀ B; the error is set by the
-spectral tail of Z, which decays exponentially in K/log L.
-
-Two routes, both float64: (1) the construction above; (2) least squares: eq. (4) minus y_{t-2} is
-linear in (M^u, M^{φ±}), fitted on training sequences and evaluated on held-out ones. Errors are
+Two routes, both float64: (1) the construction; (2) least squares: eq. (4) minus y_{t-2} is linear
+in (M^u, M^{φ±}), fitted on training sequences and evaluated on held-out ones. Errors are
 max|ŷ - y| / max|y| of the STU layer itself (ŷ from `ssmlab.layers.STU`, i.e. with its own FFT path
 and the eq. (4) recurrence). The least-squares parameters are also evaluated in a float32 layer.
 The paper's Fig. 4 plateau (K >= 15) is a training/precision floor: in float64 the error keeps
-falling (spec §6); the float32 curve shows such a floor.
+falling (ours: measured here, the float64 curves have no plateau); the float32 curve shows such a floor.
+
+`run` computes the curves (also saved as stu_error_vs_k.npz) and the claims; `plot` draws the figure
+from the metrics alone.
 """
 
 from __future__ import annotations
@@ -30,14 +29,14 @@ import jax.random as jr
 import numpy as np
 
 from ..core.filter_cache import cached_spectral_filters
+from ..core.stu import stu_kernels
 from ..data.lds import LDS, paper_lds, random_symmetric_lds, simulate_batch
-from ..layers.stu import STU, stu_kernels
+from ..layers.stu import STU
+from ..theory.spectral import DELAY, construction_weights, design_matrix, least_squares_weights
 from .config import ExperimentConfig
 from .plotting import new_figure, save
 from .registry import Claim, Experiment, Result, register
 from .verdicts import below
-
-DELAY, K_U = 2, 3  # paper eq. (4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,52 +71,6 @@ def make_system(name: str, cfg: STUTheoryConfig, seed: int) -> LDS:
     raise ValueError(f"systems entries must be 'symmetric' or 'paper'; got {name!r}.")
 
 
-def construction_weights(lds: LDS, sigma: np.ndarray, phi: np.ndarray, k: int, *, kind: str = "hankel"):
-    """(m_u [3, d_in, d_out], m_plus, m_minus [K, d_in, d_out] or None) of the construction (spec §6).
-
-    kind "hankel": Theorem 3.1, two branches. kind "hankel_l": Theorem B.1, one bank of Z_L filters,
-    M_k = σ_k^{-1/4} Σ_l ⟨μ_L(α_l), φ_k⟩ C v_l v_lᵀ B with μ_L(α)(j) = (α²-1)α^j.
-    """
-    alpha, v = np.linalg.eigh(lds.a)
-    b, c, d = lds.b, lds.c, lds.d
-    m_u = np.stack([(c @ b + d).T, (c @ lds.a @ b).T, -d.T])
-    lags = np.arange(phi.shape[0])
-    modes = np.einsum("ol,il->lio", c @ v, (v.T @ b).T)  # C v_l v_lᵀ B, transposed: [N, d_in, d_out]
-    scale = np.where(sigma[:k] > 0, np.maximum(sigma[:k], 1e-300) ** -0.25, 0.0)  # clamped σ = 0: drop
-    if kind == "hankel_l":
-        mu_l = (alpha[:, None] ** 2 - 1.0) * alpha[:, None] ** lags[None, :]
-        return m_u, np.einsum("lk,lio->kio", mu_l @ phi[:, :k], modes) * scale[:, None, None], None
-    mu = (np.abs(alpha)[:, None] - 1.0) * np.abs(alpha)[:, None] ** lags[None, :]  # μ(|α_l|) [N, L]
-    proj = mu @ phi[:, :k] * (1.0 + np.abs(alpha))[:, None]  # [N, K]
-    pos = (alpha >= 0).astype(np.float64)
-    m_plus = np.einsum("lk,l,lio->kio", proj, pos, modes) * scale[:, None, None]
-    m_minus = np.einsum("lk,l,lio->kio", proj, 1.0 - pos, modes) * scale[:, None, None]
-    return m_u, m_plus, m_minus
-
-
-def _design(us: np.ndarray, kernels: np.ndarray) -> np.ndarray:
-    """Regressors [S, L, 3 + J, d_in]: input taps u_{t-j}, j < 3, and the features (κ_j * u)_t."""
-    S, L, _ = us.shape
-    n = 1 << (2 * L - 1).bit_length()
-    conv = np.fft.irfft(np.fft.rfft(us, n, axis=1)[:, :, None, :] * np.fft.rfft(kernels, n, axis=0)[None, :, :, None],
-                        n, axis=1)[:, :L]
-    taps = np.stack([np.pad(us, ((0, 0), (j, 0), (0, 0)))[:, :L] for j in range(K_U)], axis=2)
-    return np.concatenate([taps, conv], axis=2)
-
-
-def least_squares_weights(x: np.ndarray, ys: np.ndarray, k: int, k_max: int, *, branches: int = 2):
-    """Fit y_t - y_{t-2} on taps and the first k filters of each branch; unpack to layer-shaped weights."""
-    cols = list(range(K_U)) + [K_U + b * k_max + j for b in range(branches) for j in range(k)]
-    d_in = x.shape[-1]
-    a = x[:, :, cols, :].reshape(-1, len(cols) * d_in)
-    target = (ys - np.pad(ys, ((0, 0), (2, 0), (0, 0)))[:, : ys.shape[1]]).reshape(-1, ys.shape[2])
-    norms = np.linalg.norm(a, axis=0)
-    norms = np.where(norms > 1e-12 * norms.max(), norms, np.inf)  # filters with σ clamped to 0: weight 0
-    w = np.linalg.lstsq(a / norms[None, :], target, rcond=None)[0] / norms[:, None]
-    w = w.reshape(len(cols), d_in, -1)
-    return w[:K_U], w[K_U : K_U + k], (w[K_U + k :] if branches == 2 else None)
-
-
 def _layer_with(layer: STU, m_u, m_plus, m_minus, k_max: int) -> STU:
     dt = layer.m_phi_plus.dtype
     pad = ((0, k_max - m_plus.shape[0]), (0, 0), (0, 0))  # unused filters get zero weight: exactly a K-filter STU
@@ -142,7 +95,7 @@ def _kind_curves(kind: str, lds: LDS, cfg: STUTheoryConfig, data, with_f32: bool
     k_max = max(cfg.ks)
     sigma, phi = cached_spectral_filters(seq_len=cfg.seq_len, num_filters=k_max, kind=kind, use_cache=cfg.use_cache)
     branches = "both" if kind == "hankel" else "plus"
-    x_tr = _design(u_tr, stu_kernels(sigma, phi, filter_delay=DELAY, branches=branches))
+    x_tr = design_matrix(u_tr, stu_kernels(sigma, phi, filter_delay=DELAY, branches=branches))
     kw = dict(d_model=lds.d_in, d_out=lds.d_out, seq_len=cfg.seq_len, num_filters=k_max, preset="paper_eq4",
               kind=kind, branches=branches, use_cache=cfg.use_cache, key=jr.key(0))
     layer64 = STU(dtype=jnp.float64, **kw)
@@ -192,21 +145,27 @@ def _plateau_ratio(ks: np.ndarray, err: np.ndarray, k0: int) -> float:
     return float(err[-1] / err[i0]) if ks[-1] > ks[i0] else float("nan")
 
 
-def _plot(ks: np.ndarray, results: dict, cfg: STUTheoryConfig, out_dir: Path) -> Path:
-    fig, axes = new_figure(len(results))
-    styles = {"construction": ("o-", "construction (f64)"), "least_squares": ("s-", "least squares (f64)"),
-              "least_squares_f32": ("^--", "least squares, float32 layer"), "spectral_tail": (":", "sqrt(σ_{K+1}/σ_1)"),
-              "hankel_l_construction": ("x-", "Z_L construction (f64)"),
-              "hankel_l_least_squares": ("d-", "Z_L least squares (f64)")}
-    for ax, (name, curves) in zip(axes[0], results.items(), strict=True):
-        for key, (style, label) in styles.items():
-            if key in curves and np.any(np.isfinite(curves[key])):
-                ax.semilogy(ks, np.maximum(curves[key], 1e-18), style, label=label, ms=4)
-        ax.set(title=f"{name} LDS, L = {cfg.seq_len}", xlabel="K (filters per branch)",
+CURVE_STYLES = {"construction": ("o-", "construction (f64)"), "least_squares": ("s-", "least squares (f64)"),
+                "least_squares_f32": ("^--", "least squares, float32 layer"),
+                "spectral_tail": (":", "sqrt(σ_{K+1}/σ_1)"), "hankel_l_construction": ("x-", "Z_L construction (f64)"),
+                "hankel_l_least_squares": ("d-", "Z_L least squares (f64)")}
+
+
+def plot(metrics: dict, out_dir: Path) -> list[Path]:
+    """Error vs K per system (both routes, float32 layer, spectral tail), from the metrics `run` wrote."""
+    ks, systems = np.asarray(metrics["ks"]), metrics["systems"]
+    fig, axes = new_figure(len(systems))
+    for ax, name in zip(axes[0], systems, strict=True):
+        curves = metrics[name]
+        for key, (style, label) in CURVE_STYLES.items():
+            y = np.asarray(curves.get(key, []), np.float64)
+            if y.size and np.any(np.isfinite(y)):
+                ax.semilogy(ks, np.maximum(y, 1e-18), style, label=label, ms=4)
+        ax.set(title=f"{name} LDS, L = {metrics['seq_len']}", xlabel="K (filters per branch)",
                ylabel="max |ŷ - y| / max |y| (test)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    return save(fig, out_dir / "stu_error_vs_k.png")
+    return [save(fig, out_dir / "stu_error_vs_k.png")]
 
 
 def _claims(ks: np.ndarray, results: dict, cfg: STUTheoryConfig) -> tuple[list[Claim], dict]:
@@ -283,7 +242,7 @@ def _hankel_l_claim(name: str, ks: np.ndarray, c: dict, metrics: dict) -> Claim:
 
 
 def run(cfg: STUTheoryConfig, out_dir: Path) -> Result:
-    """Fit the STU to random marginally-stable symmetric LDSs for each K; plot and judge the decay."""
+    """Fit the STU to random marginally-stable symmetric LDSs for each K; judge the decay (figure: `plot`)."""
     if not cfg.ks or min(cfg.ks) < 1 or max(cfg.ks) > cfg.seq_len or list(cfg.ks) != sorted(set(cfg.ks)):
         raise ValueError(f"ks must be increasing, distinct and in [1, seq_len={cfg.seq_len}]; got {cfg.ks}.")
     if cfg.readout not in ("post", "pre"):
@@ -293,15 +252,15 @@ def run(cfg: STUTheoryConfig, out_dir: Path) -> Result:
         results = {name: _system_curves(name, cfg, i) for i, name in enumerate(cfg.systems)}
     np.savez(out_dir / "stu_error_vs_k.npz", ks=ks,
              **{f"{s}_{k}": v for s, c in results.items() for k, v in c.items()})
-    fig = _plot(ks, results, cfg, out_dir)
     claims, metrics = _claims(ks, results, cfg)
+    metrics.update(ks=[int(k) for k in ks], systems=list(cfg.systems), seq_len=cfg.seq_len)
     summary = (f"STU (eq. 4, d = 2, k_u = 3, both branches) fitted to LDSs ({', '.join(cfg.systems)}) at "
                f"L = {cfg.seq_len}, readout '{cfg.readout}', {cfg.num_train} training / {cfg.num_test} test Gaussian "
                "input sequences. "
                "Errors are measured on the STU layer's own output. In float64 the error falls roughly "
                "exponentially with K, tracking the Hankel spectral tail, with no plateau at K ≈ 15: the paper's "
                "plateau is reproduced only as the float32 precision floor.")
-    return Result(metrics=metrics, claims=claims, figures=[fig], summary=summary)
+    return Result(metrics=metrics, claims=claims, summary=summary)
 
 
 register(Experiment(
@@ -314,4 +273,5 @@ register(Experiment(
     full=STUTheoryConfig(seq_len=1024, ks=(1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 28, 32),
                          num_train=16, num_test=8),
     run=run,
+    plot=plot,
 ))

@@ -15,7 +15,8 @@ Recurrent use: the state is x [N] complex; `step` is one application of eq. (7) 
 `layer(u, state=x)` the recurrence from x (in either mode). Bidirectional LRUs refuse both.
 
 Optimiser groups: `RECURRENT_FIELDS` (ν, θ, γ, B) are the ones the LRU code trains with plain Adam,
-no weight decay and a reduced learning rate; `ssmlab.train.optim` reads them from this module.
+no weight decay and a reduced learning rate; they declare it on the field
+(`eqx.field(metadata={"role": "recurrent"})`), which `ssmlab.train.optim` reads.
 In float32, |λ| rounds to exactly 1.0 once exp(ν_log) < ~3e-8 (ν_log < ~-17.3); it never exceeds 1.
 """
 
@@ -29,15 +30,13 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Complex, Float, Num, PRNGKeyArray
 
+from .._roles import fields_with_role
 from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.fftconv import causal_conv_mixing
 from ..core.kernels import ssm_kernel
 from ..core.scan import linear_recurrence
 from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
 from .spec import Dtype, LayerSpec, ScanMethod, positive, register_spec
-
-RECURRENT_FIELDS = ("nu_log", "theta_log", "gamma_log", "b_re", "b_im")
-"""Fields trained with Adam, no weight decay and `lr_factor` x the learning rate [LRU code, train.py]."""
 
 _MODES = ("recurrent", "convolution")
 
@@ -89,11 +88,11 @@ def _check_ring(r_min: float, r_max: float, max_phase: float) -> None:
 class LRU(AbstractSequenceLayer):
     """Linear Recurrent Unit: y = Re(C x) + D ⊙ u, x_k = λ ⊙ x_{k-1} + γ ⊙ B u_k [LRU, eq. (7)]."""
 
-    nu_log: Float[Array, " N"]
-    theta_log: Float[Array, " N"]
-    gamma_log: Float[Array, " N"]
-    b_re: Float[Array, "N H"]
-    b_im: Float[Array, "N H"]
+    nu_log: Float[Array, " N"] = eqx.field(metadata={"role": "recurrent"})
+    theta_log: Float[Array, " N"] = eqx.field(metadata={"role": "recurrent"})
+    gamma_log: Float[Array, " N"] = eqx.field(metadata={"role": "recurrent"})
+    b_re: Float[Array, "N H"] = eqx.field(metadata={"role": "recurrent"})
+    b_im: Float[Array, "N H"] = eqx.field(metadata={"role": "recurrent"})
     c_re: Float[Array, "H N"]
     c_im: Float[Array, "H N"]
     d: Float[Array, " H"]
@@ -212,6 +211,10 @@ class LRU(AbstractSequenceLayer):
 @register_layer("lru")
 def _make_lru(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> LRU:
     return LRU(state_size=state_size, d_model=d_model, key=key, **options)
+
+
+RECURRENT_FIELDS = fields_with_role(LRU, "recurrent")  # the fields declaring metadata role "recurrent"
+"""Fields trained with Adam, no weight decay and `lr_factor` x the learning rate [LRU code, train.py]."""
 
 
 @register_spec

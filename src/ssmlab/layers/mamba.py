@@ -34,14 +34,12 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._roles import fields_with_role
 from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.scan import resolve_method
 from ..core.selective_scan import selective_scan, selective_scan_step
 from .base import AbstractSequenceLayer, check_step_input, register_layer
 from .spec import Dtype, LayerSpec, ScanMethod, positive, register_spec
-
-RECURRENT_FIELDS = ("a_log", "d", "dt_bias")
-"""Fields with Adam, no weight decay and the SSM learning rate [Mamba code, `_no_weight_decay`]."""
 
 MambaState = tuple[Float[Array, "K1 E"], Float[Array, "E N"]]
 
@@ -79,9 +77,9 @@ class Mamba(AbstractSequenceLayer):
     conv_b: Float[Array, " E"]
     x_proj: Float[Array, "RN2 E"]
     dt_proj: Float[Array, "E R"]
-    dt_bias: Float[Array, " E"]
-    a_log: Float[Array, "E N"]
-    d: Float[Array, " E"]
+    dt_bias: Float[Array, " E"] = eqx.field(metadata={"role": "recurrent"})
+    a_log: Float[Array, "E N"] = eqx.field(metadata={"role": "recurrent"})
+    d: Float[Array, " E"] = eqx.field(metadata={"role": "recurrent"})
     out_proj: Float[Array, "H E"]
     dt_rank: int = eqx.field(static=True)
     scan_method: str = eqx.field(static=True)
@@ -194,6 +192,10 @@ def _make_mamba(*, d_model: int, seq_len: int, key, state_size: int | None = Non
         raise ValueError(f"give the state size once: state_size={state_size} and d_state={d_state} disagree.")
     n = d_state if d_state is not None else state_size if state_size is not None else 16
     return Mamba(d_model=d_model, d_state=n, key=key, **options)
+
+
+RECURRENT_FIELDS = fields_with_role(Mamba, "recurrent")  # the fields declaring metadata role "recurrent"
+"""Fields with Adam, no weight decay and the SSM learning rate [Mamba code, `_no_weight_decay`]."""
 
 
 @register_spec

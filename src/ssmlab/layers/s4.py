@@ -35,14 +35,12 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Complex, Float, PRNGKeyArray
 
+from .._roles import fields_with_role
 from ..core.fftconv import causal_conv
 from ..core.hippo import legs_dplr
 from ..core.s4_kernel import dplr_kernel, dplr_step_system
 from .base import AbstractSequenceLayer, check_step_input, register_layer
 from .spec import Dtype, LayerSpec, positive, register_spec
-
-RECURRENT_FIELDS = ("log_dt", "log_lambda_re", "lambda_im", "p_re", "p_im", "b_re", "b_im")
-"""Fields with their own learning rate and weight decay 0 [S4 code, kernels/kernel.py `register`]."""
 
 
 def check_sizes(d_model: int, state_size: int, dt_min: float, dt_max: float) -> None:
@@ -70,13 +68,13 @@ def _per_channel(x: np.ndarray, d_model: int, dtype) -> tuple[Array, Array]:
 class S4(AbstractSequenceLayer):
     """S4 layer: y = causal_conv(u, K_DPLR) + D ⊙ u with a HiPPO-LegS DPLR system per channel [S4, Alg. 1]."""
 
-    log_dt: Float[Array, " H"]
-    log_lambda_re: Float[Array, "H M"]
-    lambda_im: Float[Array, "H M"]
-    p_re: Float[Array, "H M"]
-    p_im: Float[Array, "H M"]
-    b_re: Float[Array, "H M"]
-    b_im: Float[Array, "H M"]
+    log_dt: Float[Array, " H"] = eqx.field(metadata={"role": "recurrent"})
+    log_lambda_re: Float[Array, "H M"] = eqx.field(metadata={"role": "recurrent"})
+    lambda_im: Float[Array, "H M"] = eqx.field(metadata={"role": "recurrent"})
+    p_re: Float[Array, "H M"] = eqx.field(metadata={"role": "recurrent"})
+    p_im: Float[Array, "H M"] = eqx.field(metadata={"role": "recurrent"})
+    b_re: Float[Array, "H M"] = eqx.field(metadata={"role": "recurrent"})
+    b_im: Float[Array, "H M"] = eqx.field(metadata={"role": "recurrent"})
     c_re: Float[Array, "H M"]
     c_im: Float[Array, "H M"]
     d: Float[Array, " H"]
@@ -185,6 +183,10 @@ class S4(AbstractSequenceLayer):
 @register_layer("s4")
 def _make_s4(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> S4:
     return S4(d_model=d_model, state_size=state_size, seq_len=seq_len, key=key, **options)
+
+
+RECURRENT_FIELDS = fields_with_role(S4, "recurrent")  # the fields declaring metadata role "recurrent"
+"""Fields with their own learning rate and weight decay 0 [S4 code, kernels/kernel.py `register`]."""
 
 
 @register_spec

@@ -13,7 +13,7 @@ whose impulse response is the kernel above (ZOH or bilinear alike). Bidirectiona
 Initialisations: S4D-Lin a_imag_n = π n, S4D-Inv a_imag_n = (N/π)(N/(2n+1) - 1), log_a_real = log ½,
 B = 1, C ~ CN(0, 1), D ~ N(0, 1), log_dt ~ U[log dt_min, log dt_max] [S4D, §4; s4 code `s4d.py`].
 `RECURRENT_FIELDS` (log_dt, A, B) get their own learning rate and no weight decay (s4 code
-`kernels/kernel.py` `register`); `ssmlab.train.optim` reads them from this module.
+`kernels/kernel.py` `register`); the role is declared on the fields (`metadata={"role": "recurrent"}`).
 """
 
 from __future__ import annotations
@@ -27,15 +27,13 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Complex, Float, Num, PRNGKeyArray
 
+from .._roles import fields_with_role
 from ..core.checks import as_inexact, check_float_dtype, check_positive_int
 from ..core.discretize import bilinear, zoh
 from ..core.fftconv import causal_conv
 from ..core.scan import linear_recurrence
 from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional, register_layer
 from .spec import Dtype, LayerSpec, positive, register_spec
-
-RECURRENT_FIELDS = ("log_dt", "log_a_real", "a_imag", "b_re", "b_im")
-"""Fields with their own learning rate and weight decay 0 [S4 code, kernels/kernel.py]."""
 
 _INITS = ("lin", "inv")
 _DISC = ("zoh", "bilinear")
@@ -86,11 +84,11 @@ def discretized_modes(
 class S4D(AbstractSequenceLayer):
     """Diagonal S4 layer: y = causal_conv(u, 2 Re Σ C B̄ Ā^l) + D ⊙ u, per channel [S4D, §3]."""
 
-    log_dt: Float[Array, " H"]
-    log_a_real: Float[Array, "H M"]
-    a_imag: Float[Array, "H M"]
-    b_re: Float[Array, "H M"]
-    b_im: Float[Array, "H M"]
+    log_dt: Float[Array, " H"] = eqx.field(metadata={"role": "recurrent"})
+    log_a_real: Float[Array, "H M"] = eqx.field(metadata={"role": "recurrent"})
+    a_imag: Float[Array, "H M"] = eqx.field(metadata={"role": "recurrent"})
+    b_re: Float[Array, "H M"] = eqx.field(metadata={"role": "recurrent"})
+    b_im: Float[Array, "H M"] = eqx.field(metadata={"role": "recurrent"})
     c_re: Float[Array, "H M"]
     c_im: Float[Array, "H M"]
     d: Float[Array, " H"]
@@ -208,6 +206,10 @@ class S4D(AbstractSequenceLayer):
 @register_layer("s4d")
 def _make_s4d(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> S4D:
     return S4D(d_model=d_model, state_size=state_size, key=key, **options)
+
+
+RECURRENT_FIELDS = fields_with_role(S4D, "recurrent")  # the fields declaring metadata role "recurrent"
+"""Fields with their own learning rate and weight decay 0 [S4 code, kernels/kernel.py]."""
 
 
 @register_spec

@@ -30,6 +30,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Complex, Float, PRNGKeyArray
 
+from .._roles import fields_with_role
 from ..core.discretize import zoh
 from ..core.hippo import hippo_n_diagonal
 from ..core.scan import linear_recurrence, resolve_method
@@ -37,18 +38,15 @@ from .base import AbstractSequenceLayer, check_step_input, refuse_bidirectional,
 from .s4 import check_sequence, check_sizes
 from .spec import Dtype, LayerSpec, ScanMethod, positive, register_spec
 
-RECURRENT_FIELDS = ("log_lambda_re", "lambda_im", "log_step", "b_re", "b_im")
-"""Fields with Adam, no weight decay and the SSM learning rate [S5 code, train_helpers.py]."""
-
 
 class S5(AbstractSequenceLayer):
     """S5 layer: x_k = Λ̄ x_{k-1} + B̄ u_k, y_k = 2 Re(C̃ x_k) + D u_k, conjugate-symmetric [S5, §3]."""
 
-    log_lambda_re: Float[Array, " M"]
-    lambda_im: Float[Array, " M"]
-    log_step: Float[Array, " M"]
-    b_re: Float[Array, "M H"]
-    b_im: Float[Array, "M H"]
+    log_lambda_re: Float[Array, " M"] = eqx.field(metadata={"role": "recurrent"})
+    lambda_im: Float[Array, " M"] = eqx.field(metadata={"role": "recurrent"})
+    log_step: Float[Array, " M"] = eqx.field(metadata={"role": "recurrent"})
+    b_re: Float[Array, "M H"] = eqx.field(metadata={"role": "recurrent"})
+    b_im: Float[Array, "M H"] = eqx.field(metadata={"role": "recurrent"})
     c_re: Float[Array, "H M"]
     c_im: Float[Array, "H M"]
     d: Float[Array, " H"]
@@ -142,6 +140,10 @@ class S5(AbstractSequenceLayer):
 @register_layer("s5")
 def _make_s5(*, d_model: int, seq_len: int, key, state_size: int = 64, **options) -> S5:
     return S5(d_model=d_model, state_size=state_size, key=key, **options)
+
+
+RECURRENT_FIELDS = fields_with_role(S5, "recurrent")  # the fields declaring metadata role "recurrent"
+"""Fields with Adam, no weight decay and the SSM learning rate [S5 code, train_helpers.py]."""
 
 
 @register_spec

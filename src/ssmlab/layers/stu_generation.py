@@ -138,7 +138,7 @@ class STUStepper(eqx.Module):
 
 
 def filters_time(filters_fft: Float[Array, "2 m J"], *, n: int, length: int, dtype) -> Float[Array, "L J"]:
-    """κ_j(l) for l < length from the stored rfft(κ, n) (the inverse of `stu._frozen_spectrum`)."""
+    """κ_j(l) for l < length from the stored rfft(κ, n) (the inverse of `stu.spectral_bank`)."""
     f = lax.stop_gradient(filters_fft).astype(dtype)
     return jnp.fft.irfft(lax.complex(f[0], f[1]), n=n, axis=0)[:length]
 

@@ -13,7 +13,9 @@ whole prefix, and the result equals sampling from the full model run on the grow
 the real `SequenceModel` and on a reference recurrent model). The returned state has consumed all but
 the last token, so a call with that token as the prompt continues the sequence exactly. `generate`
 runs the whole loop in one compiled `lax.scan`; `generate_stream` yields the same tokens one at a time
-(for a terminal) from the same compiled step.
+(for a terminal) from the same compiled step. `with_stu_route(model, route)` swaps every STU layer of a
+`SequenceModel` for its stepper by one generation route (exact cached convolution, FutureFill, distilled
+LDS; `ssmlab.layers.stu_generation`), so the same `generate` samples by that route.
 """
 
 from __future__ import annotations
@@ -125,3 +127,18 @@ def tokens_per_second(model, prompt, num_tokens: int, key: PRNGKeyArray, *, temp
         jax.block_until_ready(generate(model, None, prompt, num_tokens, key, temperature)[0])
         best = min(best, time.perf_counter() - t0)
     return num_tokens / best
+
+
+def with_stu_route(model, route: str, *, block: int | None = None, state_size: int | None = None):
+    """`model` (a `SequenceModel`) with each STU layer replaced by `layer.stepper(route, ...)`; other layers stay.
+
+    Routes: "exact" (what `step` does), "futurefill" / "futurefill_epoched" (exact, at most seq_len steps
+    from the initial state), "lds" (approximate, `state_size` distilled poles). ValueError if no block has
+    an STU layer, or for a bad route (raised by the layer)."""
+    blocks = tuple(getattr(model, "blocks", ()))
+    idx = [i for i, b in enumerate(blocks) if callable(getattr(getattr(b, "layer", None), "stepper", None))]
+    if not idx:
+        raise ValueError(f"{type(model).__name__} has no STU layer (a block layer with .stepper); with_stu_route "
+                         "applies to models built with layer='stu' or 'ar_stu'.")
+    steppers = [blocks[i].layer.stepper(route, block=block, state_size=state_size) for i in idx]
+    return eqx.tree_at(lambda m: [m.blocks[i].layer for i in idx], model, steppers)

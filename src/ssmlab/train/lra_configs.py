@@ -1,8 +1,8 @@
 """Per-task Long Range Arena configurations: the papers' setups (`paper`) and CPU-sized versions (`quick`).
 
 Select one with `lra_config(model, task, preset)`, e.g. `lra_config("ar_stu", "pathfinder", "paper")`;
-models: `stu` (eq. 4 STU), `ar_stu` (eq. 6), `lru`, `s4d`; tasks: `listops`, `text`, `retrieval`, `image`,
-`pathfinder`, `pathx`, plus the generated stand-ins `listops-gen`, `pathfinder-gen`.
+models: `stu` (eq. 4 STU), `ar_stu` (eq. 6), `lru`, `s4d`, `s4`, `s5`, `mamba`; tasks: `listops`, `text`,
+`retrieval`, `image`, `pathfinder`, `pathx`, plus the generated stand-ins `listops-gen`, `pathfinder-gen`.
 
 Sources. S5 table (lindermanlab/S5 `run_lra_*.sh`) for depth / width / state / batch / epochs / LRs of the
 LRU (minimal-LRU derives from S5 and the LRU paper keeps those sizes; per-task values TO CONFIRM against the
@@ -13,10 +13,14 @@ STU / AR-STU (Spectral SSM paper §4.1, §5, App. C.2): the LRU's batch sizes an
 CIFAR/Pathfinder: 32 is our reading, TO CONFIRM), M^y_2 = 0.9 I, a smaller LR for M^y (official code:
 5e-5 vs 5e-4, so factor 0.1, weight decay 0), K = 24 (official code; the paper's Table 1 prints K = 16).
 The paper tuned LR and weight decay on grids whose values are not recoverable: `lr_grid` / `wd_grid` are ours.
-The STU depth and width are not stated; ours = the LRU's. `quick` presets (ours) are 2-layer, width-32
-models trained for a bounded number of steps on a CPU; quick Pathfinder also uses the generator's easiest
-level (3-paddle targets, no distractors), max pooling and STU K = 24 with the official init, without which
-no model left chance on a CPU budget (measurements in docs/lra.md).
+The STU depth and width are not stated; ours = the LRU's. S4 (DPLR): the S4 configs' sizes, unidirectional
+(our S4 layer is causal only; the S4 configs are bidirectional). S5: the S5 scripts' sizes and LRs with
+bidirectional=True (TO CONFIRM per task against the scripts). Mamba has no LRA results in its paper: ours =
+the LRU's depth, width, batch and horizon with d_state 16, expand 2, d_conv 4 (the Mamba defaults).
+`quick` presets (ours) are 2-layer, width-32 models trained for a bounded number of steps on a CPU; quick
+Pathfinder also uses the generator's easiest level (3-paddle targets, no distractors), max pooling and STU
+K = 24 with the official init, without which no model left chance on a CPU budget (measurements in
+docs/lra.md).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-MODELS = ("stu", "ar_stu", "lru", "s4d")
+MODELS = ("stu", "ar_stu", "lru", "s4d", "s4", "s5", "mamba")
 LRA_TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 GENERATED_TASKS = ("listops-gen", "pathfinder-gen")
 PRESETS = ("paper", "quick")
@@ -122,11 +126,21 @@ def _paper(model: str, task: str) -> LRAConfig:
         return LRAConfig(**common, depth=depth, d_model=h, state_size=p, batch_size=batch, epochs=epochs, lr=lr,
                          weight_decay=wd, ssm_lr=ssm_lr, dropout=drop, r_min=r_min, r_max=r_max, max_phase=phase,
                          dt_min=dt_min, source="S5 run_lra scripts (sizes, LRs) + LRU ring init; 10% warm-up (ours)")
-    if model == "s4d":
+    if model == "s5":
+        return LRAConfig(**{**common, "bidirectional": True}, depth=depth, d_model=h, state_size=p, batch_size=batch,
+                         epochs=epochs, lr=lr, weight_decay=wd, ssm_lr=ssm_lr, dropout=drop, dt_min=dt_min,
+                         source="S5 run_lra scripts (sizes, LRs, bidirectional); 10% warm-up (ours)")
+    if model == "mamba":
+        return LRAConfig(**common, depth=depth, d_model=h, state_size=16, batch_size=batch, epochs=epochs, lr=lr,
+                         weight_decay=wd, ssm_lr=ssm_lr, dropout=drop,
+                         source="ours: the LRU's sizes and LRs, Mamba defaults (no LRA results in the Mamba paper)")
+    if model in ("s4d", "s4"):
         depth, h, n, prenorm, batch, epochs, lr, wd, drop, dt_min = _S4[base]
-        return LRAConfig(**{**common, "bidirectional": True}, depth=depth, d_model=h, state_size=n,
+        return LRAConfig(**{**common, "bidirectional": model == "s4d"}, depth=depth, d_model=h, state_size=n,
                          batch_size=batch, epochs=epochs, lr=lr, weight_decay=wd, ssm_lr=1e-3, dropout=drop,
-                         prenorm=prenorm, dt_min=dt_min, source="state-spaces/s4 configs/experiment/lra (mode: diag)")
+                         prenorm=prenorm, dt_min=dt_min,
+                         source=f"state-spaces/s4 configs/experiment/lra (mode: {'diag' if model == 's4d' else 'nplr'}"
+                                f"{'' if model == 's4d' else ', unidirectional (ours)'})")
     k_y = 32 if base in ("image", "pathfinder") and model == "ar_stu" else 2
     return LRAConfig(**common, depth=depth, d_model=h, num_filters=24, k_u=3, k_y=k_y, batch_size=batch,
                      epochs=epochs, lr=5e-4, weight_decay=0.1, m_y_lr_factor=0.1, lr_grid=_STU_LR_GRID,
@@ -197,9 +211,9 @@ def to_train_config(cfg: LRAConfig):
         layer = {"state_size": cfg.state_size, "dt_min": cfg.dt_min, "dt_max": cfg.dt_max}
         factor, lr_min = (cfg.ssm_lr or cfg.lr) / cfg.lr, 0.0
     if cfg.bidirectional:
-        if cfg.model not in ("lru", "s4d"):
-            raise ValueError(f"bidirectional=True needs model 'lru' or 's4d' (the STU layers are causal); got "
-                             f"{cfg.model!r}.")
+        if cfg.model not in ("lru", "s4d", "s5"):
+            raise ValueError(f"bidirectional=True needs model 'lru', 's4d' or 's5' (the STU, S4 and Mamba layers "
+                             f"are causal); got {cfg.model!r}.")
         layer["bidirectional"] = True
     return TrainConfig(task=cfg.task, layer=spec_for(cfg.model)(**layer), depth=cfg.depth, d_model=cfg.d_model,
                        norm=cfg.norm, prenorm=cfg.prenorm, mixing="glu", dropout=cfg.dropout, pooling=cfg.pooling,

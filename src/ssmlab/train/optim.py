@@ -1,45 +1,54 @@
 r"""Optimiser: AdamW with warm-up + cosine schedule, gradient clipping and parameter groups.
 
-Every array leaf of a model gets one role, decided by the field name in its owning module:
+Every array leaf of a model gets one role, declared on the field that holds it,
+`eqx.field(metadata={"role": "frozen" | "recurrent"})` (`ssmlab._roles`), and read here from the
+dataclass fields of each module on the leaf's path, whatever the module (no layer is imported):
 
 * ``frozen``: never trained and never seen by the optimiser. The STU's spectral filters and their
   FFT are frozen by construction: static `FrozenArray` fields (`ssmlab.layers.frozen`), not pytree
   leaves, so the plain Equinox recipe `eqx.partition(model, eqx.is_inexact_array)` + any optax
-  optimiser (weight decay included) cannot move them either. `declare_fields(..., frozen=...)`
-  remains for a user's own modules whose fixed arrays are ordinary leaves.
+  optimiser (weight decay included) cannot move them either; their fields say "frozen" too, which
+  is how `count_parameters` finds them. A frozen array that is an ordinary leaf is left out by
+  `trainable`.
 * ``recurrent``: SSM / AR parameters (LRU ν, θ, γ, B; S4D log Δt, A, B; Mamba A_log, D, dt bias;
   STU's AR matrix m_y):
-  Adam without weight decay at `ssm_lr_factor` × the learning rate [LRU code `train.py`; S4 code
-  `kernels/kernel.py`; Spectral SSM official code, m_y at 0.1 × LR, wd 0].
+  Adam without weight decay at `ssm_lr_factor` × the learning rate [LRU, App. D (its code's `train.py`); S4, its code's
+  `kernels/kernel.py`; STU, App. C.2 and its official code: m_y at 0.1 × LR, wd 0].
 * ``default``: everything else, AdamW with the config's weight decay.
 
-Roles come from `declare_fields(cls, frozen=..., recurrent=...)`; LRU, S4, S4D and S5 are declared
-here from their modules' `RECURRENT_FIELDS`, and the STU's AR matrix m_y is recurrent.
-`trainable(model)` is the one filter shared by the loop and the tests; for ssmlab's own layers it
-equals `eqx.is_inexact_array`.
+A role holds for everything below its field (a sub-module under a recurrent field is recurrent
+unless its own fields say otherwise; nothing below a frozen field is trained). A role string other
+than these three is refused with a ValueError naming the field. For modules whose class cannot be
+edited, `declare_fields(cls, frozen=..., recurrent=...)` declares the same roles by field name; it
+takes precedence over the metadata. `trainable(model)` is the one filter shared by the loop and the
+tests; for ssmlab's own layers it equals `eqx.is_inexact_array`.
 
 Schedule: linear warm-up from `lr_min` to `lr` over `warmup_frac` of the steps, then cosine decay
-to `lr_min` at the last step [LRU paper App. D; Spectral SSM paper App. C.2].
+to `lr_min` at the last step [LRU, App. D; STU, App. C.2].
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import equinox as eqx
 import jax
+import numpy as np
 import optax
 
-from ..layers import lru, mamba, s4, s4d, s5, stu
-from ..layers.frozen import frozen_buffers
+from .._roles import ROLES, declared_roles
 from .config import TrainConfig
 
-ROLES = ("frozen", "recurrent", "default")
 _DECLARED: dict[type, dict[str, str]] = {}
 
 
 def declare_fields(cls: type, *, frozen: tuple[str, ...] = (), recurrent: tuple[str, ...] = ()) -> None:
-    """Declare which fields of module class `cls` are frozen and which are recurrent (SSM) parameters."""
+    """Declare roles by field name for a module class `cls` one cannot edit (else use the field metadata).
+
+    `eqx.field(metadata={"role": "recurrent"})` on the field itself is the usual way; this is for
+    classes defined elsewhere. Names declared here take precedence over the fields' metadata.
+    """
     roles = {name: "frozen" for name in frozen}
     overlap = set(roles) & set(recurrent)
     if overlap:
@@ -48,18 +57,9 @@ def declare_fields(cls: type, *, frozen: tuple[str, ...] = (), recurrent: tuple[
     _DECLARED[cls] = roles
 
 
-declare_fields(lru.LRU, recurrent=lru.RECURRENT_FIELDS)
-declare_fields(s4d.S4D, recurrent=s4d.RECURRENT_FIELDS)
-declare_fields(s4.S4, recurrent=s4.RECURRENT_FIELDS)
-declare_fields(s5.S5, recurrent=s5.RECURRENT_FIELDS)
-declare_fields(mamba.Mamba, recurrent=mamba.RECURRENT_FIELDS)
-declare_fields(stu.STU, recurrent=("m_y",))
-declare_fields(stu.STUApprox, recurrent=("m_y",))
-
-
 def field_roles(cls: type) -> dict[str, str]:
-    """Role of each declared field of module class `cls` (undeclared fields are 'default')."""
-    return _DECLARED.get(cls, {})
+    """Role of each field of module class `cls` that has one: its metadata, then `declare_fields` (others: inherit)."""
+    return {**declared_roles(cls), **_DECLARED.get(cls, {})}
 
 
 def _leaf_role(model: Any, path) -> str:
@@ -95,8 +95,26 @@ def count_parameters(model: Any) -> dict[str, int]:
     for path, leaf in jax.tree_util.tree_flatten_with_path(model)[0]:
         if eqx.is_inexact_array(leaf):
             counts[_leaf_role(model, path)] += int(leaf.size)
-    counts["frozen"] += sum(buf.size for _, buf in frozen_buffers(model))
+    counts["frozen"] += _static_frozen_size(model)
     return counts
+
+
+def _static_frozen_size(node: Any) -> int:
+    """Scalars held in static fields declared "frozen" (e.g. the STU's `FrozenArray` filters) anywhere in `node`."""
+    if isinstance(node, list | tuple):
+        return sum(_static_frozen_size(x) for x in node)
+    if isinstance(node, dict):
+        return sum(_static_frozen_size(x) for x in node.values())
+    if not isinstance(node, eqx.Module):
+        return 0
+    total, roles = 0, field_roles(type(node))
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name, None)
+        if f.metadata.get("static", False):
+            total += int(np.size(value)) if roles.get(f.name) == "frozen" and value is not None else 0
+        else:
+            total += _static_frozen_size(value)
+    return total
 
 
 def lr_schedule(cfg: TrainConfig, total_steps: int) -> optax.Schedule:

@@ -1,4 +1,4 @@
-"""Depth vs width in deep linear SSMs [DepthWidth: Bao, Yu, Jiang, Li 2025]: one module per part.
+"""Depth vs width in deep linear SSMs [DepthWidth] (Bao, Yu, Jiang, Li 2025): one module per part.
 
 * `models`: SISO / deep linear SSMs, transfer functions, parameter norms (R1, R5);
 * `construction`: the constructive deep factorisation of a shallow SSM and minimal-depth bounds (R2-R4);

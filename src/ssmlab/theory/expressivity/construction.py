@@ -1,4 +1,4 @@
-r"""Width -> depth factorisation and the norm-bounded deep construction [DepthWidth; ssmlab R2-R4].
+r"""Width -> depth factorisation and the norm-bounded deep construction [DepthWidth, abstract] (ours: R2-R4).
 
 A shallow SISO SSM H(z) = d + Σ_i r_i/(z - λ_i) with distinct poles factors as
 
@@ -249,11 +249,11 @@ def depth_upper_bound(shallow: DeepLinearSSM, *, bound: float, kind: NormKind = 
 
 
 def depth_bound_formula(*, n: int, gain: float, pole_zero_gaps, bound: float) -> int:
-    """Spec (R4): n + 1 + max(0, ceil(log(|κ| Π_i max(1, |λ_i - ζ_i|/M²)) / log M)) from its raw inputs.
+    """R4 as first stated: n + 1 + max(0, ceil(log(|κ| Π_i max(1, |λ_i - ζ_i|/M²)) / log M)) from raw inputs.
 
-    `pole_zero_gaps` are |λ_i - ζ_i| over the paired poles and zeros (unpaired poles contribute 1). The spec
-    writes the ceiling without max(0, ·), which makes the bound negative for small |κ| (κ = 1e-6, M = 2
-    gives n + 1 - 19); the clamp is our correction.
+    `pole_zero_gaps` are |λ_i - ζ_i| over the paired poles and zeros (unpaired poles contribute 1). The first
+    statement has the ceiling without max(0, ·), which makes the bound negative for small |κ| (κ = 1e-6,
+    M = 2 gives n + 1 - 19); the clamp is ours (docs/theory/depth-vs-width.md §5, item 3).
     """
     check_bound(bound)
     if bound == 1.0:

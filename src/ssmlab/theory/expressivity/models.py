@@ -12,7 +12,8 @@ Convention (standard state space, one step of delay through the state), zero ini
 diagonal `a`, and is real when its modes are closed under conjugation; only the residues r_i = c_i b_i
 enter H. A deep model of depth K composes layers without nonlinearity: H(z) = Π_l H_l(z), and its
 impulse response is the causal convolution of the layers' responses. Width = state size per layer;
-parameter count = Σ_l (3 m_l + 1). Norms [DepthWidth, §1 of the spec]:
+parameter count = Σ_l (3 m_l + 1). Norms (ours: [DepthWidth, abstract] names
+norm constraints without defining them; docs/theory/depth-vs-width.md §1):
 
     ||θ||_∞    = max_l max(|a_li|, |b_li|, |c_li|, |d_l|),
     ||θ||_spec = max_l max(max_i |a_li|, ||b_l||_2, ||c_l||_2, |d_l|).
@@ -62,7 +63,7 @@ def check_bound(bound: float) -> None:
 
 
 class SISOLayer(eqx.Module):
-    """One diagonal SISO linear SSM layer: H(z) = d + Σ_i c_i b_i / (z - a_i) [DepthWidth, spec §1].
+    """One diagonal SISO linear SSM layer: H(z) = d + Σ_i c_i b_i / (z - a_i) [DepthWidth, abstract].
 
     Fields are complex [m] (m = 0 is a pure gain layer) and a real scalar `d`; modes must be closed
     under conjugation so that the map is real (checked on concrete values at construction).
@@ -112,7 +113,7 @@ def _check_conjugate_closed(a: np.ndarray, r: np.ndarray) -> None:
 
 
 def layer_transfer(layer: SISOLayer, z: Inexact[Array, " F"]) -> Complex[Array, " F"]:
-    """H(z) = d + Σ_i c_i b_i / (z - a_i) at the points z [DepthWidth, spec §1]."""
+    """H(z) = d + Σ_i c_i b_i / (z - a_i) at the points z [DepthWidth, abstract]."""
     z = jnp.asarray(z)
     terms = layer.residues[None, :] / (z[:, None] - layer.a[None, :])
     return layer.d + jnp.sum(terms, axis=1)
@@ -140,7 +141,7 @@ def layer_output(layer: SISOLayer, u: Float[Array, " L"]) -> Float[Array, " L"]:
 
 
 class DeepLinearSSM(eqx.Module):
-    """Composition y = S_K ∘ ... ∘ S_1 (u) of SISO layers, H(z) = Π_l H_l(z) [DepthWidth, spec §1].
+    """Composition y = S_K ∘ ... ∘ S_1 (u) of SISO layers, H(z) = Π_l H_l(z) [DepthWidth, abstract].
 
     With `residual=True` each layer maps u -> u + S_l(u), so H(z) = Π_l (1 + H_l(z)).
     Acts on one real sequence u [L]; vmap for batches.
@@ -169,7 +170,7 @@ class DeepLinearSSM(eqx.Module):
 
     @property
     def parameter_count(self) -> int:
-        """Σ_l (3 m_l + 1): diagonal of A, B, C and D per SISO layer [DepthWidth, spec §1]."""
+        """Σ_l (3 m_l + 1): diagonal of A, B, C and D per SISO layer [DepthWidth, abstract]."""
         return sum(3 * m + 1 for m in self.widths)
 
     def plain(self) -> DeepLinearSSM:
@@ -224,7 +225,7 @@ def layer_norm(layer: SISOLayer, kind: NormKind = "inf") -> Float[Array, ""]:
 
 
 def parameter_norm(model: DeepLinearSSM, kind: NormKind = "inf") -> Float[Array, ""]:
-    """||θ|| = max over layers of `layer_norm` [DepthWidth, spec §1] (residual skips carry no parameter)."""
+    """||θ|| = max over layers of `layer_norm` [DepthWidth, abstract] (residual skips carry no parameter)."""
     return jnp.max(jnp.stack([layer_norm(lay, kind) for lay in model.layers]))
 
 

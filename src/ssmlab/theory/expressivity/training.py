@@ -1,4 +1,4 @@
-r"""Trainable deep linear SSMs under a norm bound: projected Adam on the impulse response [DepthWidth, spec E2/E3].
+r"""Trainable deep linear SSMs under a norm bound: projected Adam on the impulse response [DepthWidth, abstract].
 
 `ModalDeepSSM` stores `depth` layers of `width` complex modes as real/imaginary pairs. Mode j of layer k
 stands for the conjugate pair (a, ā) with residues (c b, conj(c b)), so each layer is a real SSM of state

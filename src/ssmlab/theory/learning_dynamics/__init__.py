@@ -1,4 +1,4 @@
-r"""Learning dynamics of linear SSMs in the frequency domain [LDyn: Smékal et al., arXiv 2407.07279].
+r"""Learning dynamics of linear SSMs in the frequency domain [LDyn] (Smékal et al., arXiv 2407.07279).
 
 One namespace for the three parts (all float64-ready; wrap callers in `jax.enable_x64(True)`):
 
