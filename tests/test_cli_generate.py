@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from ssmlab.cli import app
 from ssmlab.data import make_task
+from ssmlab.layers import LRUSpec
 from ssmlab.models.generate import generate
 from ssmlab.train.checkpoint import save_checkpoint
-from ssmlab.layers import LRUSpec
 from ssmlab.train.config import TrainConfig, config_dict, config_hash
 from ssmlab.train.load import load_run
 from ssmlab.train.loop import build_model, model_spec
