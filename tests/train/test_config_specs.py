@@ -113,7 +113,8 @@ def test_legacy_config_migrates_and_its_hash_is_that_versions(tmp_path):
 
 @pytest.mark.slow  # builds and loads models (~7 s on 2 shared cores); the config checks below are the fast part
 def test_a_legacy_run_directory_loads_for_load_run_and_generate(tmp_path):
-    """config.json and best.npz as the version before typed specs wrote them (no training: the initial model)."""
+    """config.json and best.npz as the version before typed specs wrote them (no training: the initial model);
+    `ssmlab generate` loads runs with the same `load_run`."""
     from ssmlab.data import make_task
 
     corpus = tmp_path / "corpus"
@@ -134,10 +135,10 @@ def test_a_legacy_run_directory_loads_for_load_run_and_generate(tmp_path):
     (run / "config.json").write_text(json.dumps({"config": legacy, "config_hash": digest,
                                                  "model_spec": model_spec(task)}))
     save_checkpoint(run / "best.npz", (model, state, opt_state), header={"config_hash": digest})
-    for got, got_cfg in (ssmlab.load_run(run)[::2],):  # what `ssmlab generate` loads too
-        assert got_cfg == cfg
-        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(model), strict=True):
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    got, _, got_cfg = ssmlab.load_run(run)  # what `ssmlab generate --run` loads
+    assert got_cfg == cfg
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(model), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     record = json.loads((run / "config.json").read_text())
     record["config"]["lr"] = 0.5  # an edited legacy config no longer matches its recorded hash
     (run / "config.json").write_text(json.dumps(record))
