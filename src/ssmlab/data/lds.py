@@ -177,7 +177,9 @@ def paper_lds(*, seed: SeedLike, state_size: int = 4, d_in: int = 3, d_out: int 
 def flash_lds(
     *, seed: SeedLike, state_size: int, d_in: int, d_out: int, min_abs: float = 0.1, max_abs: float = 1.0
 ) -> LDS:
-    """Diagonal A, |a_i| ~ U[min_abs, max_abs], random signs; B ~ N(0,1)/d_in, C ~ N(0,1)/N, D = 0 [flash, lds.py]."""
+    """Diagonal A, |a_i| ~ U[min_abs, max_abs], random signs; B ~ N(0,1)/d_in, C ~ N(0,1)/N, D = 0.
+
+    As flash-stu-2's `random_LDS` (its code's `lds.py`; the [FlashSTU] line of work)."""
     _check_dims(state_size, d_in, d_out)
     if not 0.0 <= min_abs <= max_abs:
         raise ValueError(f"need 0 <= min_abs <= max_abs; got min_abs={min_abs!r}, max_abs={max_abs!r}.")

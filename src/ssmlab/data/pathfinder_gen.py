@@ -138,7 +138,9 @@ class _Canvas:
 
 @functools.lru_cache(maxsize=8)
 def _turn_table(continuity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Turns d with nonzero weight cos^2(min(continuity * |d|, pi / 2)) [snakes2], their weights, cos d, sin d.
+    """Turns d with nonzero weight cos^2(min(continuity * |d|, pi / 2)), their weights, cos d, sin d.
+
+    The weight is that of the `snakes2.py` generator behind [LRA]'s Pathfinder.
 
     Zero-weight turns can never be drawn, so dropping them changes nothing but the work."""
     w = np.cos(np.minimum(continuity * np.abs(TURNS), np.pi / 2)) ** 2
