@@ -86,6 +86,13 @@ def _sample_all(model, state, last, key, num_tokens, temperature):
     return tokens, state
 
 
+def _start(model, state, prompt, num_tokens: int, temperature: float):
+    """(prepared model, state after all but the last prompt token, checked prompt): what both samplers begin with."""
+    prompt = _check(model, prompt, num_tokens, temperature)
+    model = _prepared(model)
+    return model, _feed(model, model.init_state() if state is None else state, prompt[:-1]), prompt
+
+
 def generate(model, state: Any, prompt: Array | np.ndarray | list[int], num_tokens: int, key: PRNGKeyArray,
              temperature: float = 1.0) -> tuple[Int[Array, " N"], Any]:
     """Sample `num_tokens` tokens after `prompt` (see the module docstring); returns (tokens [N] int32, state).
@@ -95,9 +102,7 @@ def generate(model, state: Any, prompt: Array | np.ndarray | list[int], num_toke
     `generate(model, state, tokens[-1:], ...)` continues the same sequence exactly (with no wasted final
     step). `temperature` 0 is greedy decoding.
     """
-    prompt = _check(model, prompt, num_tokens, temperature)
-    model = _prepared(model)
-    state = _feed(model, model.init_state() if state is None else state, prompt[:-1])
+    model, state, prompt = _start(model, state, prompt, num_tokens, temperature)
     if num_tokens == 0:
         return jnp.zeros((0,), jnp.int32), state
     return _sample_all(model, state, prompt[-1], key, int(num_tokens), float(temperature))
@@ -108,9 +113,7 @@ def generate_stream(model, state: Any, prompt: Array | np.ndarray | list[int], n
     """The tokens of `generate(...)`, yielded one by one as they are drawn (for streaming to a terminal).
 
     The arguments are checked and the prompt is fed when this is called, so errors come before any token."""
-    prompt = _check(model, prompt, num_tokens, temperature)
-    model = _prepared(model)
-    state = _feed(model, model.init_state() if state is None else state, prompt[:-1])
+    model, state, prompt = _start(model, state, prompt, num_tokens, temperature)
 
     def tokens(state, last):
         for i in range(int(num_tokens)):
@@ -125,6 +128,7 @@ def tokens_per_second(model, prompt, num_tokens: int, key: PRNGKeyArray, *, temp
     """Generation throughput of `generate` after compilation: num_tokens / best wall time of `repeats` calls."""
     import time
 
+    model = _prepared(model)  # once, outside the timed calls (generate would prepare it again in each)
     generate(model, None, prompt, num_tokens, key, temperature)[0].block_until_ready()  # compile
     best = math.inf
     for _ in range(max(1, repeats)):
