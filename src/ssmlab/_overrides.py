@@ -72,9 +72,16 @@ class FrozenOptions(Mapping):
         return self
 
 
-def type_hints(cls: type) -> dict[str, Any]:
+@functools.cache
+def type_hints(cls: type) -> Mapping[str, Any]:
     """The resolved field annotations of dataclass `cls`; when one does not resolve, the others still do
-    (each in its class's module) and that one stays text (parsed as int/float/bool/str by its name, else untyped)."""
+    (each in its class's module) and that one stays text (parsed as int/float/bool/str by its name, else untyped).
+
+    Cached per class (specs are built at every override and `dataclasses.replace`); read-only."""
+    return types.MappingProxyType(_resolve_hints(cls))
+
+
+def _resolve_hints(cls: type) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls)
     except (NameError, TypeError):
@@ -262,7 +269,7 @@ def _set_one(obj: Any, path: list[str], text: str, full: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(obj)}
     if name not in fields:
         raise _unknown(obj, name, full)
-    hints = _hints(type(obj))
+    hints = type_hints(type(obj))
     current = getattr(obj, name)
     if len(path) == 1:
         value = parse_value(text, hints.get(name, Any), full)
@@ -281,11 +288,6 @@ def _set_one(obj: Any, path: list[str], text: str, full: str) -> Any:
         raise ValueError(f"config key {full!r}: {name!r} is a {_type_text(type(current))}, not a config with "
                          "fields; set it as a whole.")
     return dataclasses.replace(obj, **{name: value})
-
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return type_hints(cls)
 
 
 def split_assignment(item: str) -> tuple[str, str]:

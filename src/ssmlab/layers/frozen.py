@@ -11,12 +11,9 @@ layers built twice share one compiled function.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
@@ -88,22 +85,3 @@ class FrozenArray:
 
     def __repr__(self) -> str:
         return f"FrozenArray(shape={self.shape}, dtype={self.dtype})"
-
-
-def frozen_buffers(tree: Any) -> Iterator[tuple[str, FrozenArray]]:
-    """(path, buffer) of every `FrozenArray` held in a field of an Equinox module inside `tree`."""
-    yield from _walk(tree, "")
-
-
-def _walk(node: Any, path: str) -> Iterator[tuple[str, FrozenArray]]:
-    if isinstance(node, FrozenArray):
-        yield path, node
-    elif isinstance(node, eqx.Module):
-        for f in dataclasses.fields(node):
-            yield from _walk(getattr(node, f.name, None), f"{path}.{f.name}")
-    elif isinstance(node, list | tuple):
-        for i, item in enumerate(node):
-            yield from _walk(item, f"{path}[{i}]")
-    elif isinstance(node, dict):
-        for k, item in node.items():
-            yield from _walk(item, f"{path}[{k!r}]")

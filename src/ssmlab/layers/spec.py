@@ -158,7 +158,7 @@ def layer_spec(name: str, **options) -> LayerSpec:
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for layer {name!r}; valid options: {', '.join(valid)}.")
-    hints = type_hints(cls)
+    hints = type_hints(cls)  # typed before __init__: a runtime type checker on the dataclass sees the field types
     return cls(**{k: coerce(v, hints.get(k, Any), f"layer.{k}") for k, v in options.items()})
 
 

@@ -149,8 +149,8 @@ def config_dict(cfg: TrainConfig) -> dict:
 
 def _canonical_layer(spec: LayerSpec) -> dict:
     """The spec's name and the fields that differ from its defaults (what the hash covers)."""
-    default = type(spec)()
-    return {k: v for k, v in spec_to_dict(spec).items() if k == "name" or v != spec_to_dict(default)[k]}
+    default = spec_to_dict(type(spec)())
+    return {k: v for k, v in spec_to_dict(spec).items() if k == "name" or v != default[k]}
 
 
 def config_hash(cfg: TrainConfig) -> str:

@@ -54,11 +54,12 @@ def load_run(run_dir: Path | str, which: str = "best") -> LoadedRun:
         hint = ("the run has not finished an evaluation yet; try which='last'" if which == "best"
                 else "the run saved no checkpoint yet")
         raise ValueError(f"{path} does not exist: {hint}.")
-    model, state = build_model(cfg, _spec(record, cfg, run_dir), jr.key(cfg.seed))
+    spec = _spec(record, cfg, run_dir)  # (builds the task when config.json predates model_spec: once)
+    model, state = build_model(cfg, spec, jr.key(cfg.seed))
     total = record.get("total_steps")
     _, opt_state = init_optimizer_state(cfg, model, total if isinstance(total, int) and total >= 1 else 1)
     (model, state, _), header = load_checkpoint(path, (model, state, opt_state), config_hash=record["config_hash"])
-    _check_header(header, path, record, cfg, which, _spec(record, cfg, run_dir))
+    _check_header(header, path, record, cfg, which, spec)
     return LoadedRun(model, state, cfg)
 
 

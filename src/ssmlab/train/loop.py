@@ -390,9 +390,9 @@ def train(cfg: TrainConfig, out_dir: Path | str, *, task: Task | None = None, re
                 run.step += 1
                 _check_finite(loss, run)
                 run.loss_sum += loss
-                metrics = {k: float(v) for k, v in metrics.items()}
-                bar.update(loss=loss, examples=cfg.batch_size, accuracy=metrics.get("accuracy"))
+                bar.update(loss=loss, examples=cfg.batch_size, accuracy=metrics.get("accuracy"))  # read on print steps
                 if run.step % cfg.log_every == 0:
+                    metrics = {k: float(v) for k, v in metrics.items()}  # to the host only when logged
                     run.log.write({"event": "step", "step": run.step, "loss": loss} | metrics
                                   | {"lr": float(schedule(run.step - 1)), "examples_per_s": bar.throughput})
                 stop = bool(callback(run.step, loss)) if callback is not None else False

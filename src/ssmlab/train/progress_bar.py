@@ -68,8 +68,10 @@ class TrainProgress:
     def __exit__(self, *exc) -> None:
         self._progress.__exit__(*exc)
 
-    def update(self, *, loss: float, examples: int, accuracy: float | None = None) -> None:
-        """Advance one step; the first step (compilation) is excluded from the throughput."""
+    def update(self, *, loss: float, examples: int, accuracy=None) -> None:
+        """Advance one step; the first step (compilation) is excluded from the throughput.
+
+        `accuracy` (a float or a device scalar) is converted only on the steps that print a line."""
         now = time.perf_counter()
         self.step += 1
         if self._t0 is None:
@@ -80,7 +82,7 @@ class TrainProgress:
             self.throughput = self._examples / max(now - self._t0, 1e-9)
         self._progress.update(self._task, advance=1, loss=loss, rate=self.throughput)
         if self.lines and (self.step % self.print_every == 0 or self.step == self.total):
-            acc = "" if accuracy is None else f" acc {accuracy:.4f}"
+            acc = "" if accuracy is None else f" acc {float(accuracy):.4f}"  # a device scalar: read only here
             self._print(f"step {self.step}/{self.total}{self._epoch_of_step()} loss {loss:.4f}{acc} "
                         f"{self.throughput:.0f} ex/s {self._times()}")
 
