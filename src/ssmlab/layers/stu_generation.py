@@ -28,6 +28,7 @@ from ..core import futurefill as ff
 from ..core import lds_distill as lds
 from ..core.ar_recurrence import eq4_recurrence, output_recurrence, with_initial_outputs
 from ..core.fftconv import causal_conv_mixing
+from ..core.stu import input_taps
 from .base import check_step_input, scan_steps
 
 ROUTES = ("exact", "futurefill", "futurefill_epoched", "lds")
@@ -114,14 +115,14 @@ class STUStepper(eqx.Module):
 
     def _prefill(self, u, state: STUStepState):
         x = u.astype(state.recent.dtype)
-        l, L = x.shape[0], self.consts.shape[0]
+        L = self.consts.shape[0]
         window = jnp.concatenate([state.conv.inputs[::-1], x], axis=0)  # oldest first, then the chunk
         delta = causal_conv_mixing(window, jnp.swapaxes(self.consts, 1, 2))[L:]
         recent = state.recent
         if self.m_u is not None:
             k_u = recent.shape[0]
-            taps_in = jnp.concatenate([recent[::-1][1:] if k_u > 1 else recent[:0], x], axis=0)
-            delta = delta + sum(taps_in[k_u - 1 - j: k_u - 1 - j + l] @ self.m_u[j] for j in range(k_u))
+            taps_in = jnp.concatenate([recent[::-1][1:], x], axis=0)  # the k_u - 1 previous inputs, then the chunk
+            delta = delta + input_taps(taps_in, self.m_u)[k_u - 1:]
             recent = jnp.concatenate([recent[::-1], x], axis=0)[-k_u:][::-1]
         past = state.past
         k = past.shape[0]
