@@ -189,6 +189,4 @@ def task_factory(name: str) -> TaskFactory:
 
 def make_task(name: str, **options) -> Task:
     """Build the registered task `name`."""
-    if name not in _TASKS:
-        raise ValueError(f"unknown task {name!r}; choose one of {task_names()}.")
-    return _TASKS[name](**options)
+    return task_factory(name)(**options)

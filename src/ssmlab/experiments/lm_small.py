@@ -36,7 +36,7 @@ import numpy as np
 from jax import lax
 
 from ..data.text_corpus import split_bytes, unigram_entropy_bits
-from ..layers import layer_names, layer_spec
+from ..layers import has_option, layer_names, layer_spec
 from ..models.generate import generate, tokens_per_second, with_stu_route
 from ..train.config import TrainConfig
 from ..train.load import load_run
@@ -89,12 +89,8 @@ def _task_options(cfg: LMSmallConfig) -> dict:
     return {"seq_len": cfg.seq_len, "max_files": cfg.max_files, "max_windows": cfg.max_windows}
 
 
-def _speed_tokens(cfg: LMSmallConfig) -> int:
-    return cfg.speed_tokens
-
-
 def _train_one(layer: str, cfg: LMSmallConfig, out_dir: Path) -> dict:
-    state = {} if layer in STU_LAYERS else {"state_size": cfg.state_size}
+    state = {"state_size": cfg.state_size} if has_option(layer, "state_size") else {}
     tc = TrainConfig(task="lm-chars", layer=layer_spec(layer, **state, **LAYER_OPTIONS.get(layer, {})),
                      depth=cfg.depth, d_model=cfg.d_model,
                      batch_size=cfg.batch_size, epochs=cfg.epochs, lr=cfg.lr, weight_decay=0.01, warmup_frac=0.1,
@@ -127,7 +123,7 @@ def _generation(run_dir: Path, layer: str, cfg: LMSmallConfig) -> dict:
     """A text sample and tokens/s of the best checkpoint (and per route for STU), or why the model cannot step."""
     model = load_run(run_dir).model
     prompt = jnp.asarray(list(cfg.prompt.encode()), jnp.int32)
-    n = _speed_tokens(cfg)
+    n = cfg.speed_tokens
     try:
         tokens, _ = generate(model, None, prompt, cfg.sample_tokens, jr.key(cfg.seed), cfg.sample_temperature)
         speed = tokens_per_second(model, prompt, n, jr.key(cfg.seed + 1), repeats=cfg.speed_repeats)
@@ -191,7 +187,6 @@ def _speed_rows(curves: dict) -> list[tuple[str, float, bool]]:
             rows.append((f"{name} step" if c.get("routes") else name, c["tokens_per_s"], False))
         if c.get("routes"):
             rows += [(f"{name} {route}", r["tokens_per_s"], True) for route, r in c["routes"].items()]
-            rows.append((name, c["tokens_per_s"], False))
     return rows
 
 
@@ -212,14 +207,14 @@ def _route_claims(name: str, routes: dict, cfg: LMSmallConfig) -> list[Claim]:
         ratio = routes[route]["tokens_per_s"] / exact
         claims.append(Claim(f"{name}: {route} generates faster than the exact cached convolution",
                             "faster for long generations ([FutureFill]: O(L log² L) vs O(L²))",
-                            f"{ratio:.2f}x the exact route's tokens/s at N = {_speed_tokens(cfg)} (same run; the "
+                            f"{ratio:.2f}x the exact route's tokens/s at N = {cfg.speed_tokens} (same run; the "
                             "asymptotic gain needs N >> 100, see docs/streaming.md)",
                             verdicts.above(ratio, 1 + SPEED_MARGIN, 1 - SPEED_MARGIN)))
     return claims
 
 
 def _speed_table(curves: dict, cfg: LMSmallConfig) -> str:
-    lines = [f"Generation, {_speed_tokens(cfg)} tokens after the prompt, batch 1, best of {cfg.speed_repeats} "
+    lines = [f"Generation, {cfg.speed_tokens} tokens after the prompt, batch 1, best of {cfg.speed_repeats} "
              "(\"step\": the model's own `step`, what `ssmlab generate` runs; STU routes: greedy, "
              "`with_stu_route`):",
              "| layer / STU route | tokens/s | vs STU exact route | logit rel. error vs exact | greedy = exact |",

@@ -79,7 +79,12 @@ def _write_metrics(out_dir: Path, result: Result) -> None:
 
 def read_metrics(out_dir: Path) -> dict:
     """The `metrics` mapping of `out_dir/metrics.json` (ValueError if it is missing or records an error)."""
-    path = Path(out_dir) / "metrics.json"
+    return _read_record(Path(out_dir))["metrics"]
+
+
+def _read_record(out_dir: Path) -> dict:
+    """All of `out_dir/metrics.json` (metrics, claims, summary, figures), checked to hold metrics."""
+    path = out_dir / "metrics.json"
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -89,18 +94,17 @@ def read_metrics(out_dir: Path) -> dict:
     if "metrics" not in data:
         raise ValueError(f"{path} holds no metrics (the run ended with {data.get('error', 'an error')}); "
                          "rerun the experiment.")
-    return data["metrics"]
+    return data
 
 
 def replot(name: str, out_root: Path) -> list[Path]:
     """Redraw experiment `name`'s figures in `out_root/name` from its metrics.json alone; returns their paths."""
     exp = get(name)
     out_dir = Path(out_root) / name
-    metrics = read_metrics(out_dir)
+    data = _read_record(out_dir)
     if exp.plot is None:
         return []
-    figures = exp.plot(metrics, out_dir)
-    data = json.loads((out_dir / "metrics.json").read_text())
+    figures = exp.plot(data["metrics"], out_dir)
     data["figures"] = sorted({*data.get("figures", []), *(_relative(f, out_dir) for f in figures)})
     write_json(out_dir / "metrics.json", data)
     return figures

@@ -28,7 +28,7 @@ import jax.random as jr
 import numpy as np
 
 from ..data.synthetic_tasks import FIRST_CONTENT, induction_heads, selective_copying, token_count
-from ..layers import layer_names, layer_spec
+from ..layers import has_option, layer_names, layer_spec
 from ..models.sequence_model import apply_batch, make_model
 from ..train.config import TrainConfig
 from ..train.objectives import TokenClassification
@@ -41,7 +41,6 @@ from .verdicts import above, below
 
 SELECTIVE = ("mamba",)
 """Layers whose state update depends on the input; every other layer here is time-invariant (LTI)."""
-_TAKES_STATE_SIZE = ("mamba", "lru", "s4d", "linear_ssm", "s4", "s5")
 TASKS = ("selective_copying", "induction_heads")
 MAX_CHUNK = 200
 """Most training steps whose batches are generated and scanned at once (the full preset: 200 x 64 x 4,112 tokens)."""
@@ -98,7 +97,7 @@ def _data(task: str, cfg: SelectiveCopyingConfig, rng: np.random.Generator, batc
 
 def _train_one(layer: str, task: str, cfg: SelectiveCopyingConfig) -> dict:
     k = cfg.num_tokens if task == "selective_copying" else 1
-    spec = layer_spec(layer, **({"state_size": cfg.state_size} if layer in _TAKES_STATE_SIZE else {}))
+    spec = layer_spec(layer, **({"state_size": cfg.state_size} if has_option(layer, "state_size") else {}))
     model, state = make_model(layer=spec, d_model=cfg.d_model, depth=cfg.depth, d_out=cfg.vocab_size,
                               seq_len=cfg.seq_len + k, input_kind="tokens", vocab_size=token_count(cfg.vocab_size),
                               pooling="none", key=jr.key(cfg.seed))

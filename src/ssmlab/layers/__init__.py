@@ -15,6 +15,7 @@ from .s4 import S4Spec as S4Spec
 from .s4d import S4DSpec as S4DSpec
 from .s5 import S5Spec as S5Spec
 from .spec import LayerSpec as LayerSpec
+from .spec import has_option as has_option
 from .spec import layer_spec as layer_spec
 from .spec import register_spec as register_spec
 from .spec import spec_for as spec_for

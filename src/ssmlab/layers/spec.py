@@ -150,6 +150,11 @@ def spec_for(name: str) -> type[LayerSpec]:
     return _SPECS.get(name) or _derived_spec(name)
 
 
+def has_option(name: str, option: str) -> bool:
+    """Whether layer `name`'s spec has a field `option` (e.g. which layers take a `state_size`)."""
+    return option in {f.name for f in dataclasses.fields(spec_for(name))}
+
+
 def layer_spec(name: str, **options) -> LayerSpec:
     """`spec_for(name)(**options)` with the values typed as the fields (JSON ints for floats, lists for tuples);
     an error names the valid options when one is unknown."""
