@@ -144,16 +144,11 @@ def _show_train_config(task: str, model: str) -> None:
     fields (default and per preset), then the task's options."""
     from ._describe import describe_config, describe_options
     from .data.dataset import task_factory
-    from .layers import layer_names, spec_for
+    from .layers import spec_for
     from .train import TrainConfig, preset, preset_names
     from .train.config import RUN_ONLY_FIELDS
 
-    try:
-        factory = task_factory(task)
-    except ValueError as err:
-        raise _usage_error(str(err), "--task") from err
-    if model not in layer_names():
-        raise _usage_error(f"unknown model {model!r}; choose one of {', '.join(layer_names())}.", "--model")
+    factory = task_factory(task)  # `train` has checked --task and --model
     presets = {f"--config {n}": preset(task, n, model) for n in preset_names(task)}
     typer.echo(f"TrainConfig (ssmlab train --set key=value; run-only keys, not in the config hash: "
                f"{', '.join(RUN_ONLY_FIELDS)})\n")
@@ -290,14 +285,14 @@ def train(
     from .train import TrainConfig, TrainingDiverged, preset
     from .train import train as _train
 
-    if show_config:
-        _show_train_config(task, model)
-        return
     if model not in layer_names():
         raise _usage_error(f"unknown model {model!r}; choose one of {', '.join(layer_names())}.", "--model")
     if task not in task_names():
         raise _usage_error(f"unknown task {task!r}; `ssmlab data list` shows the {len(task_names())} tasks.",
                            "--task")
+    if show_config:
+        _show_train_config(task, model)
+        return
     try:
         base = preset(task, config, model) if config else TrainConfig(task=task, layer=spec_for(model)())
     except (ValueError, KeyError) as err:
