@@ -327,19 +327,17 @@ def run(cfg: LDSStudyConfig, out_dir: Path) -> Result:
         best = summ[name]["best_lr"]
         cross[name] = _crossings(losses, sweeps[name], best, norm, window, cfg.threshold) if best else []
         plateau[name] = _crossings(losses, sweeps[name], best, norm, window, cfg.plateau_level) if best else []
-    n_stu, n_lru = _median(cross["stu"]), _median(cross["lru"])
-    f_stu, f_lru = (min(_median(plateau[k]), cfg.steps) / cfg.steps for k in ("stu", "lru"))
+    medians = {n: _median(cross[n]) for n in names}
+    fractions = {n: min(_median(plateau[n]), cfg.steps) / cfg.steps for n in names}
     lru_res, best_lr = trained["lru"][2], summ["lru"]["best_lr"]
     best_runs = np.nonzero(sweeps["lru"].learning_rates == best_lr)[0] if best_lr else []
     radius = [float(np.max(np.abs(np.asarray(lru_res.model(int(r)).eigenvalues)))) for r in best_runs]
     metrics = {"normaliser_E_y2": norm, **summ,
-               "samples_to_threshold": {**cross, **{f"median_{n}": _median(cross[n]) for n in names}},
-               "plateau_fraction": {"stu": f_stu, "lru": f_lru}, "lru_learned_spectral_radius": radius,
+               "samples_to_threshold": {**cross, **{f"median_{n}": m for n, m in medians.items()}},
+               "plateau_fraction": fractions, "lru_learned_spectral_radius": radius,
                "setup": {"steps": cfg.steps, "chunk": cfg.chunk, "window": window, "threshold": cfg.threshold}}
-    if cfg.mamba:
-        metrics["plateau_fraction"]["mamba"] = min(_median(plateau["mamba"]), cfg.steps) / cfg.steps
-    claims = [_lr_claim(summ["stu"], summ["lru"]), _ratio_claim(n_stu, n_lru, cfg.steps),
-              _plateau_claim(f_stu, f_lru),
+    claims = [_lr_claim(summ["stu"], summ["lru"]), _ratio_claim(medians["stu"], medians["lru"], cfg.steps),
+              _plateau_claim(fractions["stu"], fractions["lru"]),
               Claim("LRU learns |λ| close to the system's 0.9999", "needed to fit the LDS",
                     f"max |λ| after training at the best lr: {', '.join(f'{r:.5f}' for r in radius)}", "info")]
     if cfg.mamba:
@@ -360,7 +358,7 @@ def run(cfg: LDSStudyConfig, out_dir: Path) -> Result:
         f"STU K={cfg.num_filters} (paper_eq4, zero init), LRU N={cfg.lru_state_size}{mamba}. Best lr: STU "
         f"{summ['stu']['best_lr']}, LRU {summ['lru']['best_lr']}; held-out NMSE {summ['stu']['best_eval_nmse']:.3g} "
         f"vs {summ['lru']['best_eval_nmse']:.3g}. Samples to NMSE ≤ {cfg.threshold:g} (median over seeds): STU "
-        f"{n_stu:.0f}, LRU {n_lru:.0f}."
+        f"{medians['stu']:.0f}, LRU {medians['lru']:.0f}."
         + (f" Ablation: {cfg.ablation_seeds} seed(s) × lr ∈ {list(cfg.ablation_learning_rates)} per variant."
            if cfg.ablation else "")
     )
