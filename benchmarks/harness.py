@@ -27,8 +27,11 @@ def _block(x):
 
 def compare(case: str, variants: dict[str, Callable[[], object]], *, reference: str, repeats: int = 20,
             check: Callable[[object, object], float] | None = None, tol: float = 1e-6,
-            params: dict | None = None) -> list[dict]:
+            params: dict | None = None, outputs: dict | None = None) -> list[dict]:
     """Time zero-argument callables side by side; return one row per variant with `ratio` to `reference`.
+
+    `outputs`, when given, receives each variant's output of the first (checked) call, so a caller needing
+    them (deviations, residuals) does not run the variants again.
 
     `check(out, ref_out)` returns an error that must be <= `tol` for every variant, else the
     case raises instead of printing timings. Each call is timed by the wall clock and by the
@@ -42,6 +45,8 @@ def compare(case: str, variants: dict[str, Callable[[], object]], *, reference: 
         t0 = time.perf_counter()
         outs[name] = _block(fn())
         compile_s[name] = time.perf_counter() - t0
+    if outputs is not None:
+        outputs.update(outs)
     errors = {name: (check(out, outs[reference]) if check else 0.0) for name, out in outs.items()}
     bad = {n: e for n, e in errors.items() if not e <= tol}
     if bad:
