@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import os
 import sys
@@ -70,6 +71,16 @@ class FrozenOptions(Mapping):
 
     def __deepcopy__(self, memo):
         return self
+
+
+def keyword_parameters(fn) -> list[tuple[inspect.Parameter, Any]]:
+    """(parameter, resolved annotation or Any) of each parameter of `fn` that can be passed by keyword."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError):
+        hints = {}
+    return [(p, hints.get(p.name, Any)) for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 @functools.cache

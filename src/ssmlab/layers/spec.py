@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import jax.numpy as jnp
 
-from .._overrides import coerce, type_hints
+from .._overrides import coerce, keyword_parameters, type_hints
 from .base import _REGISTRY, AbstractSequenceLayer, layer_names, make_layer
 
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
@@ -120,15 +120,10 @@ def _derived_spec(name: str) -> type[LayerSpec]:
     cached = _DERIVED.get((name, factory))
     if cached is not None:
         return cached
-    try:
-        hints = typing.get_type_hints(factory)
-    except (NameError, TypeError):
-        hints = {}
     fields = []
-    for p in inspect.signature(factory).parameters.values():
-        if p.name in _SKIP or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.default is inspect.Parameter.empty:
+    for p, tp in keyword_parameters(factory):
+        if p.name in _SKIP or p.default is inspect.Parameter.empty:
             continue
-        tp = hints.get(p.name, Any)
         default = p.default
         if isinstance(default, (list, dict)):
             raise TypeError(f"layer {name!r}: option {p.name!r} has a mutable default; register a LayerSpec "

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
-import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from .._overrides import FrozenOptions, coerce, type_hints
+from .._overrides import FrozenOptions, coerce, keyword_parameters, type_hints
 from ..data.dataset import task_factory, task_names
 from ..layers import LayerSpec, LRUSpec, layer_spec, spec_for, spec_from_dict, spec_to_dict
 
@@ -106,13 +104,7 @@ def task_option_types(task: str) -> dict[str, Any] | None:
     """{option: annotation} of the keyword parameters of task `task`'s factory (None for an unregistered task)."""
     if task not in task_names():
         return None
-    factory = task_factory(task)
-    try:
-        hints = typing.get_type_hints(factory)
-    except (NameError, TypeError):
-        hints = {}
-    return {p.name: hints.get(p.name, Any) for p in inspect.signature(factory).parameters.values()
-            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return {p.name: tp for p, tp in keyword_parameters(task_factory(task))}
 
 
 def _task_options(task: str, options: Mapping[str, Any]) -> FrozenOptions:
